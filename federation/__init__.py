@@ -1,0 +1,1 @@
+"""ActivityPub: AS2 rendering and parsing, HTTP Signatures, delivery, WebFinger, NodeInfo."""

@@ -1,0 +1,156 @@
+"""Read request parameters the way Mastodon does: query, form, multipart or JSON, merged.
+
+Rails accepts `key[]=a&key[]=b` arrays and `key[sub]=v` nested hashes; so do we.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from fediverse.errors import BadRequest, ValidationError
+
+_TRUE = {"1", "true", "t", "on", "yes"}
+_FALSE = {"0", "false", "f", "off", "no", ""}
+
+
+class Params:
+    """Merged request parameters with typed accessors that raise 422 naming the field."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def str(self, key: str, default: str | None = None) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, list | dict):
+            raise ValidationError(f"{key} must be a string", field=key)
+        return str(value)
+
+    def bool(self, key: str, default: bool | None = None) -> bool | None:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValidationError(f"{key} must be a boolean", field=key)
+
+    def int(self, key: str, default: int | None = None) -> int | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{key} must be an integer", field=key) from None
+
+    def list(self, key: str) -> list[Any]:
+        value = self.data.get(key)
+        if value is None:
+            value = self.data.get(f"{key}[]")
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            # Rails-style indexed hashes: key[0]=a&key[1]=b
+            return [value[k] for k in sorted(value, key=lambda k: (len(str(k)), str(k)))]
+        return value if isinstance(value, list) else [value]
+
+    def dict(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(f"{key} must be an object", field=key)
+        return value
+
+    def file(self, key: str) -> UploadFile | None:
+        value = self.data.get(key)
+        return value if isinstance(value, UploadFile) else None
+
+
+def _insert(target: dict[str, Any], key: str, value: Any) -> None:
+    """Insert `a[b][]=v` style keys into nested dicts/lists."""
+    if "[" not in key:
+        if key in target and isinstance(target[key], list):
+            target[key].append(value)
+        else:
+            target[key] = value
+        return
+    head, rest = key.split("[", 1)
+    parts = [head] + [p.rstrip("]") for p in rest.split("[")]
+    node: Any = target
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        next_is_list = not last and parts[index + 1] == ""
+        if last:
+            if part == "":
+                node.append(value)
+            elif isinstance(node, dict):
+                node[part] = value
+            return
+        if part == "":
+            # `a[][b]=v`: arrays of hashes; start a new element when the key repeats.
+            if not node or parts[index + 1] in node[-1]:
+                node.append({})
+            node = node[-1]
+            continue
+        if not isinstance(node, dict):
+            return
+        if part not in node or not isinstance(node[part], dict | list):
+            node[part] = [] if next_is_list else {}
+        node = node[part]
+
+
+def _merge_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key.endswith("[]") and "[" not in key[:-2]:
+            result.setdefault(key[:-2], [])
+            if isinstance(result[key[:-2]], list):
+                result[key[:-2]].append(value)
+            continue
+        _insert(result, key, value)
+    return result
+
+
+async def read_params(request: Request, *, max_body: int = 1_000_000) -> Params:
+    """Query parameters, then the body (JSON, urlencoded or multipart) on top."""
+    pairs: list[tuple[str, Any]] = list(request.query_params.multi_items())
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            body = await request.body()
+            if len(body) > max_body:
+                raise BadRequest("Request body is too large")
+            if body.strip():
+                try:
+                    data = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise BadRequest("Request body is not valid JSON") from None
+                if not isinstance(data, dict):
+                    raise BadRequest("Request body must be a JSON object")
+                merged = _merge_pairs(pairs)
+                merged.update(data)
+                return Params(merged)
+        elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            try:
+                form = await request.form(max_files=10, max_fields=1000)
+            except Exception as exc:  # malformed multipart bodies raise several kinds
+                raise BadRequest(f"Malformed form body: {exc}") from None
+            pairs.extend(form.multi_items())
+    return Params(_merge_pairs(pairs))

@@ -1,0 +1,7 @@
+"""Mastodon client API: media (not built yet)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

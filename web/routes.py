@@ -1,0 +1,48 @@
+"""The URL map: every module's routes in one list."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from web import oauth
+from web.mastodon_api import (
+    accounts,
+    apps,
+    filters,
+    instance,
+    lists,
+    markers,
+    media,
+    notifications,
+    preferences,
+    search,
+    statuses,
+    timelines,
+)
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+def all_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [Route("/health", health)]
+    for module in (
+        oauth,
+        apps,
+        accounts,
+        statuses,
+        timelines,
+        notifications,
+        media,
+        search,
+        instance,
+        lists,
+        filters,
+        markers,
+        preferences,
+    ):
+        routes.extend(module.routes)
+    return routes
