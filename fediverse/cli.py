@@ -25,9 +25,7 @@ def _make_keypair() -> tuple[str, str]:
     return generate_keypair()
 
 
-async def _with_database(
-    url: str, work: Callable[[Database], Awaitable[int]]
-) -> int:
+async def _with_database(url: str, work: Callable[[Database], Awaitable[int]]) -> int:
     database = Database(url, min_size=1, max_size=2)
     await database.connect()
     try:
@@ -120,7 +118,9 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
             migrations.downgrade(handle.url, args.downgrade)
         else:
             migrations.upgrade(handle.url)
-        print("Database is up to date." if not args.downgrade else f"Downgraded to {args.downgrade}.")
+        print(
+            "Database is up to date." if not args.downgrade else f"Downgraded to {args.downgrade}."
+        )
     finally:
         handle.close()
     return 0
@@ -129,7 +129,9 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _accounts(args: argparse.Namespace, settings: Settings) -> int:
     handle = open_database(settings)
     try:
-        return asyncio.run(_with_database(handle.url, lambda db: _accounts_async(args, settings, db)))
+        return asyncio.run(
+            _with_database(handle.url, lambda db: _accounts_async(args, settings, db))
+        )
     finally:
         handle.close()
 
@@ -147,7 +149,9 @@ async def _accounts_async(args: argparse.Namespace, settings: Settings, database
                     role="admin" if args.admin else "user",
                     make_keypair=_make_keypair,
                 )
-                print(f"Created @{account.username} ({user.email}), role {user.role}, id {account.id}")
+                print(
+                    f"Created @{account.username} ({user.email}), role {user.role}, id {account.id}"
+                )
             elif args.action == "list":
                 rows = await account_store.list_local_accounts(conn)
                 print(f"{'username':<24} {'email':<32} {'role':<10} state")
@@ -155,9 +159,7 @@ async def _accounts_async(args: argparse.Namespace, settings: Settings, database
                     state = "suspended" if account.suspended_at else "active"
                     print(f"{account.username:<24} {user.email:<32} {user.role:<10} {state}")
             else:
-                account, user = await account_domain.local_account_by_username(
-                    conn, args.username
-                )
+                account, user = await account_domain.local_account_by_username(conn, args.username)
                 if args.action == "suspend":
                     await account_domain.set_suspended(conn, account, True)
                     print(f"Suspended @{account.username}")

@@ -79,7 +79,9 @@ def _coerce(name: str, raw: Any) -> Any:
     if name == "registrations":
         value = str(raw).lower()
         if value not in {"closed", "open", "approval"}:
-            raise ValueError(f"FEDIVERSE_REGISTRATIONS must be closed, open or approval, not {raw!r}")
+            raise ValueError(
+                f"FEDIVERSE_REGISTRATIONS must be closed, open or approval, not {raw!r}"
+            )
         return value
     if name == "domain":
         return str(raw).strip().lower().rstrip(".")

@@ -41,7 +41,9 @@ def open_database(settings: Settings) -> DatabaseHandle:
     embedded = EmbeddedPostgres(settings.data_dir)
     server_url = embedded.start()
     asyncio.run(_ensure_database(server_url, EMBEDDED_DATABASE_NAME))
-    return DatabaseHandle(url=url_for_database(server_url, EMBEDDED_DATABASE_NAME), embedded=embedded)
+    return DatabaseHandle(
+        url=url_for_database(server_url, EMBEDDED_DATABASE_NAME), embedded=embedded
+    )
 
 
 def generate_password() -> str:

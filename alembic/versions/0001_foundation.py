@@ -34,8 +34,8 @@ UPGRADE = [
         public_key_pem text,
         avatar_remote_url text,
         header_remote_url text,
-        avatar_media_id bigint,
-        header_media_id bigint,
+        avatar_file text,
+        header_file text,
         actor_type text NOT NULL DEFAULT 'Person'
             CHECK (actor_type IN ('Person', 'Service', 'Application', 'Group', 'Organization')),
         locked boolean NOT NULL DEFAULT false,

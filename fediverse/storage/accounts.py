@@ -12,7 +12,7 @@ _ACCOUNT_COLUMNS = """
     a.id, a.username, a.domain, a.display_name, a.note, a.note_source, a.uri, a.url,
     a.inbox_url, a.shared_inbox_url, a.outbox_url, a.followers_url, a.following_url,
     a.featured_url, a.public_key_id, a.public_key_pem, a.avatar_remote_url, a.header_remote_url,
-    a.avatar_media_id, a.header_media_id, a.actor_type, a.locked, a.discoverable, a.indexable,
+    a.avatar_file, a.header_file, a.actor_type, a.locked, a.discoverable, a.indexable,
     a.hide_collections, a.memorial, a.fields, a.also_known_as, a.moved_to_account_id,
     a.created_at, a.updated_at, a.fetched_at, a.suspended_at, a.silenced_at,
     coalesce(a.remote_statuses_count, s.statuses_count, 0) AS statuses_count,
@@ -46,8 +46,8 @@ class Account:
     public_key_pem: str | None
     avatar_remote_url: str | None
     header_remote_url: str | None
-    avatar_media_id: int | None
-    header_media_id: int | None
+    avatar_file: str | None
+    header_file: str | None
     actor_type: str
     locked: bool
     discoverable: bool
@@ -187,13 +187,39 @@ async def insert_account(conn: Connection, *, values: dict[str, Any]) -> int:
 
 _UPDATABLE_ACCOUNT_COLUMNS = frozenset(
     {
-        "display_name", "note", "note_source", "url", "inbox_url", "shared_inbox_url",
-        "outbox_url", "followers_url", "following_url", "featured_url", "featured_tags_url",
-        "public_key_id", "public_key_pem", "avatar_remote_url", "header_remote_url",
-        "avatar_media_id", "header_media_id", "actor_type", "locked", "discoverable",
-        "indexable", "hide_collections", "memorial", "fields", "also_known_as",
-        "moved_to_account_id", "remote_followers_count", "remote_following_count",
-        "remote_statuses_count", "fetched_at", "suspended_at", "silenced_at", "username",
+        "display_name",
+        "note",
+        "note_source",
+        "url",
+        "inbox_url",
+        "shared_inbox_url",
+        "outbox_url",
+        "followers_url",
+        "following_url",
+        "featured_url",
+        "featured_tags_url",
+        "public_key_id",
+        "public_key_pem",
+        "avatar_remote_url",
+        "header_remote_url",
+        "avatar_file",
+        "header_file",
+        "actor_type",
+        "locked",
+        "discoverable",
+        "indexable",
+        "hide_collections",
+        "memorial",
+        "fields",
+        "also_known_as",
+        "moved_to_account_id",
+        "remote_followers_count",
+        "remote_following_count",
+        "remote_statuses_count",
+        "fetched_at",
+        "suspended_at",
+        "silenced_at",
+        "username",
     }
 )
 
@@ -263,8 +289,17 @@ async def fetch_user_by_login(conn: Connection, *, login: str) -> User | None:
 
 _UPDATABLE_USER_COLUMNS = frozenset(
     {
-        "email", "password_hash", "role", "approved", "disabled", "locale", "default_privacy",
-        "default_sensitive", "default_language", "default_federation", "settings",
+        "email",
+        "password_hash",
+        "role",
+        "approved",
+        "disabled",
+        "locale",
+        "default_privacy",
+        "default_sensitive",
+        "default_language",
+        "default_federation",
+        "settings",
         "last_sign_in_at",
     }
 )
