@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import oauth
+from web import nodeinfo, oauth
 from web.mastodon_api import (
     accounts,
     apps,
+    custom_emojis,
     filters,
     instance,
     lists,
@@ -43,6 +44,8 @@ def all_routes() -> list[BaseRoute]:
         filters,
         markers,
         preferences,
+        custom_emojis,
+        nodeinfo,
     ):
         routes.extend(module.routes)
     return routes

@@ -1,7 +1,37 @@
-"""Mastodon client API: preferences (not built yet)."""
+"""Mastodon client API: `/api/v1/preferences`, the defaults apps use when composing and reading."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from fediverse.storage.accounts import User
+from web.auth import require_account
+from web.responses import JSONResponse
+
+EXPAND_MEDIA_CHOICES = ("default", "show_all", "hide_all")
+
+
+def render_preferences(user: User) -> dict[str, Any]:
+    expand_media = user.settings.get("reading:expand:media")
+    return {
+        "posting:default:visibility": user.default_privacy,
+        "posting:default:sensitive": user.default_sensitive,
+        "posting:default:language": user.default_language,
+        "reading:expand:media": (
+            expand_media if expand_media in EXPAND_MEDIA_CHOICES else "default"
+        ),
+        "reading:expand:spoilers": bool(user.settings.get("reading:expand:spoilers", False)),
+    }
+
+
+async def preferences(request: Request) -> Response:
+    viewer, _ = await require_account(request, "read:accounts")
+    assert viewer.user is not None
+    return JSONResponse(render_preferences(viewer.user))
+
+
+routes: list[BaseRoute] = [Route("/api/v1/preferences", preferences, methods=["GET"])]
