@@ -244,16 +244,28 @@ async def test_active_month_counts_users_who_used_the_server_recently(
     assert (await client.get("/api/v2/instance")).json()["usage"]["users"]["active_month"] == 1
 
 
-async def test_contact_account_is_null_until_account_entities_exist(
-    client: httpx.AsyncClient, database: Database, settings: Settings
-) -> None:
-    admin = await make_staff(database, settings, "admin", role="admin")
-    async with database.transaction() as conn:
-        profile = await instance.load_profile(conn, settings)
-        contact = await instance.contact_account(conn, profile)
-    assert contact is not None and contact.id == admin.account.id
+async def test_contact_account_is_null_without_an_admin(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/v2/instance")).json()
     assert body["contact"]["account"] is None
+    assert (await client.get("/api/v1/instance")).json()["contact_account"] is None
+
+
+async def test_contact_account_is_the_oldest_admin_unless_one_is_configured(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    await make_staff(database, settings, "someone")
+    admin = await make_staff(database, settings, "admin", role="admin")
+    await make_staff(database, settings, "later_admin", role="admin")
+    body = (await client.get("/api/v2/instance")).json()
+    account = body["contact"]["account"]
+    assert account["id"] == admin.id
+    assert account["acct"] == "admin"
+    assert account["url"] == "https://local.test/@admin"
+    assert (await client.get("/api/v1/instance")).json()["contact_account"]["id"] == admin.id
+    async with database.transaction() as conn:
+        await instance.set_profile_value(conn, key="contact_username", value="someone")
+    body = (await client.get("/api/v2/instance")).json()
+    assert body["contact"]["account"]["acct"] == "someone"
 
 
 # --- sub-resources ----------------------------------------------------------------------------

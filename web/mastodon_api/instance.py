@@ -16,8 +16,10 @@ from fediverse import instance
 from fediverse.instance import InstanceProfile, InstanceUsage
 from fediverse.storage.accounts import Account
 from fediverse.storage.instance import InstanceRule
+from fediverse.urls import LocalUrls
+from web.mastodon_api.entities import iso, render_account
 from web.responses import JSONResponse
-from web.state import database_of, settings_of
+from web.state import database_of, settings_of, urls_of
 
 # What our media pipeline accepts; clients grey out other files before uploading.
 SUPPORTED_MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"]
@@ -34,20 +36,13 @@ POLLS = {
 }
 
 
-def iso_time(moment: datetime) -> str:
-    """Mastodon's timestamp format: UTC, milliseconds, `Z`."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def render_rule(rule: InstanceRule) -> dict[str, Any]:
     return {"id": str(rule.id), "text": rule.text, "hint": rule.hint}
 
 
-def render_contact_account(account: Account | None) -> dict[str, Any] | None:
-    # TODO: render with web.mastodon_api.entities.render_account once that module exists;
-    # until then clients get `null`, which Mastodon also sends when no contact is set.
-    return None
+def render_contact_account(account: Account | None, urls: LocalUrls) -> dict[str, Any] | None:
+    # Mastodon sends `null` when no contact account is set.
+    return None if account is None else render_account(account, urls)
 
 
 def _media_configuration(profile: InstanceProfile) -> dict[str, Any]:
@@ -75,6 +70,7 @@ def render_instance_v2(
     usage: InstanceUsage,
     rules: list[InstanceRule],
     contact: Account | None,
+    urls: LocalUrls,
 ) -> dict[str, Any]:
     return {
         "domain": profile.domain,
@@ -108,7 +104,7 @@ def render_instance_v2(
         "api_versions": {"mastodon": instance.MASTODON_API_VERSION},
         "contact": {
             "email": profile.contact_email,
-            "account": render_contact_account(contact),
+            "account": render_contact_account(contact, urls),
         },
         "rules": [render_rule(rule) for rule in rules],
     }
@@ -119,6 +115,7 @@ def render_instance_v1(
     usage: InstanceUsage,
     rules: list[InstanceRule],
     contact: Account | None,
+    urls: LocalUrls,
 ) -> dict[str, Any]:
     return {
         "uri": profile.domain,
@@ -144,7 +141,7 @@ def render_instance_v1(
             "media_attachments": _media_configuration(profile),
             "polls": POLLS,
         },
-        "contact_account": render_contact_account(contact),
+        "contact_account": render_contact_account(contact, urls),
         "rules": [render_rule(rule) for rule in rules],
     }
 
@@ -161,11 +158,11 @@ async def _instance_parts(
 
 
 async def instance_v1(request: Request) -> Response:
-    return JSONResponse(render_instance_v1(*await _instance_parts(request)))
+    return JSONResponse(render_instance_v1(*await _instance_parts(request), urls_of(request)))
 
 
 async def instance_v2(request: Request) -> Response:
-    return JSONResponse(render_instance_v2(*await _instance_parts(request)))
+    return JSONResponse(render_instance_v2(*await _instance_parts(request), urls_of(request)))
 
 
 async def peers(request: Request) -> Response:
@@ -203,7 +200,7 @@ async def _policy_page(request: Request, which: str) -> Response:
     page = getattr(profile, which)
     # Mastodon always sends a timestamp; before an admin writes the page, it is "now".
     updated = page.updated_at or datetime.now(UTC)
-    return JSONResponse({"updated_at": iso_time(updated), "content": page.content})
+    return JSONResponse({"updated_at": iso(updated), "content": page.content})
 
 
 async def extended_description(request: Request) -> Response:
