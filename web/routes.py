@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import nodeinfo, oauth
+from web import media_files, nodeinfo, oauth
 from web.mastodon_api import (
     accounts,
     apps,
@@ -46,6 +46,7 @@ def all_routes() -> list[BaseRoute]:
         preferences,
         custom_emojis,
         nodeinfo,
+        media_files,
     ):
         routes.extend(module.routes)
     return routes
