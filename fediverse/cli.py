@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,6 +56,10 @@ async def ensure_first_admin(database: Database, settings: Settings) -> tuple[st
         return email, password
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -74,6 +79,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             print("=" * 72, flush=True)
         app = create_app(settings, Database(handle.url), start_background=start_background)
         print(f"Serving {settings.base_url} on http://{args.host}:{args.port}", flush=True)
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so
+        # the `finally` below still stops the embedded PostgreSQL.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(
             app,
             host=args.host,

@@ -23,6 +23,7 @@ from fediverse.config import Settings, load_settings
 from fediverse.storage import migrations
 from fediverse.storage.database import Database
 from fediverse.storage.embedded_postgres import url_for_database
+from tests.live_server import LiveServer, start_live_server
 from web.app import create_app
 
 TEMPLATE = f"fediverse_template_{os.getpid()}"
@@ -119,3 +120,18 @@ async def client(app, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:  
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as http:
         yield http
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real `fediverse serve` subprocess on a free loopback port, over a fresh database.
+
+    Yields `.base_url`, `.domain`, `.database_url`, `.data_dir`, and the first admin's
+    `.admin_email` / `.admin_password` as the server printed them.
+    """
+    server = start_live_server(database_url, data_dir=tmp_path / "live-data")
+    try:
+        yield server
+    finally:
+        exit_code = server.stop()
+    assert exit_code == 0, f"fediverse serve exited with {exit_code}:\n{server.output}"
