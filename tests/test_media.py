@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms, PngImagePlugin
 from starlette.applications import Starlette
 
 from fediverse import ids
@@ -737,3 +737,35 @@ async def test_profile_image_rejects_non_images(
                 purpose="avatar",
             )
     assert stored_files(settings) == []
+
+
+async def test_png_text_chunks_and_colour_profiles_are_stripped(
+    client: httpx.AsyncClient, alice: StaffMember, settings: Settings
+) -> None:
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "home address: 1 Secret Lane")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(buffer, "PNG", pnginfo=text, icc_profile=icc)
+    assert b"Secret Lane" in buffer.getvalue()
+    response = await upload(client, alice, buffer.getvalue())
+    assert response.status_code == 200, response.text
+    for path in stored_files(settings):
+        data = path.read_bytes()
+        assert b"Secret Lane" not in data
+        assert "icc_profile" not in Image.open(io.BytesIO(data)).info
+
+
+async def test_animated_gif_keeps_its_first_frame_as_an_image(
+    client: httpx.AsyncClient, alice: StaffMember
+) -> None:
+    frames = [Image.new("RGB", (40, 30), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    response = await upload(client, alice, buffer.getvalue(), name="a.gif")
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "image"
+    served = Image.open(io.BytesIO((await fetch_served(client, response.json()["url"])).content))
+    assert served.format == "PNG"
+    assert not getattr(served, "is_animated", False)
+    assert served.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
