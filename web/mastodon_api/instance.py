@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fediverse import instance
-from fediverse.instance import InstanceProfile, InstanceUsage
+from fediverse.instance import InstanceProfile, InstanceUsage, PolicyText
 from fediverse.storage.accounts import Account
 from fediverse.storage.instance import InstanceRule
 from fediverse.urls import LocalUrls
@@ -194,21 +194,22 @@ async def rules(request: Request) -> Response:
     return JSONResponse([render_rule(rule) for rule in found])
 
 
-async def _policy_page(request: Request, which: str) -> Response:
+async def _profile(request: Request) -> InstanceProfile:
     async with database_of(request).transaction() as conn:
-        profile = await instance.load_profile(conn, settings_of(request))
-    page = getattr(profile, which)
+        return await instance.load_profile(conn, settings_of(request))
+
+
+def render_policy_text(page: PolicyText) -> dict[str, Any]:
     # Mastodon always sends a timestamp; before an admin writes the page, it is "now".
-    updated = page.updated_at or datetime.now(UTC)
-    return JSONResponse({"updated_at": iso(updated), "content": page.content})
+    return {"updated_at": iso(page.updated_at or datetime.now(UTC)), "content": page.content}
 
 
 async def extended_description(request: Request) -> Response:
-    return await _policy_page(request, "extended_description")
+    return JSONResponse(render_policy_text((await _profile(request)).extended_description))
 
 
 async def privacy_policy(request: Request) -> Response:
-    return await _policy_page(request, "privacy_policy")
+    return JSONResponse(render_policy_text((await _profile(request)).privacy_policy))
 
 
 async def translation_languages(request: Request) -> Response:
