@@ -288,6 +288,8 @@ async def edit_status(
                 "spoiler_text": current.spoiler_text,
                 "sensitive": current.sensitive,
                 "media_attachments": media,
+                # Each version is dated when it was written, the original at posting time.
+                "created_at": current.edited_at or current.created_at,
             },
         )
 

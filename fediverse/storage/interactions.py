@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fediverse.audience import visible_sql
 from fediverse.storage.database import Connection
 
 
@@ -110,3 +111,80 @@ async def list_follower_ids_to_notify(conn: Connection, *, account_id: int) -> l
         account_id,
     )
     return [int(row["account_id"]) for row in rows]
+
+
+# Paging both ways with one statement: `min_id` reads upward from it (ascending, reversed by
+# in Python), otherwise newest first. $2..$5 are max, since, min, limit.
+_PAGE_WHERE = (
+    "($2::bigint IS NULL OR {c} < $2) AND ($3::bigint IS NULL OR {c} > $3) "
+    "AND ($4::bigint IS NULL OR {c} > $4)"
+)
+_PAGE_ORDER = "ORDER BY CASE WHEN $4::bigint IS NOT NULL THEN {c} END ASC, {c} DESC LIMIT $5"
+# People the viewer ($6) blocks or mutes are left out of lists of accounts, as Mastodon does.
+_NOT_EXCLUDED = """($6::bigint IS NULL OR (
+    NOT EXISTS (SELECT 1 FROM blocks xb WHERE xb.account_id = $6 AND xb.target_account_id = {a})
+    AND NOT EXISTS (SELECT 1 FROM mutes xm WHERE xm.account_id = $6 AND xm.target_account_id = {a}
+                    AND (xm.expires_at IS NULL OR xm.expires_at > now()))))"""
+
+
+async def list_favouriter_page(
+    conn: Connection,
+    *,
+    status_id: int,
+    viewer_id: int | None,
+    max_id: int | None,
+    since_id: int | None,
+    min_id: int | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """(favourite id, account id) pairs, newest favourite first; suspended accounts left out."""
+    rows = await conn.fetch(
+        "SELECT f.id, f.account_id FROM favourites f JOIN accounts a ON a.id = f.account_id "
+        "WHERE f.status_id = $1 AND a.suspended_at IS NULL AND "
+        + _PAGE_WHERE.format(c="f.id")
+        + " AND "
+        + _NOT_EXCLUDED.format(a="f.account_id")
+        + " "
+        + _PAGE_ORDER.format(c="f.id"),
+        status_id,
+        max_id,
+        since_id,
+        min_id,
+        limit,
+        viewer_id,
+    )
+    pairs = [(int(row["id"]), int(row["account_id"])) for row in rows]
+    return sorted(pairs, reverse=True)
+
+
+async def list_reblogger_page(
+    conn: Connection,
+    *,
+    status_id: int,
+    viewer_id: int | None,
+    max_id: int | None,
+    since_id: int | None,
+    min_id: int | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """(boost id, account id) pairs, newest boost first, counting only boosts the viewer may
+    see (a followers-only boost is not shown to strangers)."""
+    rows = await conn.fetch(
+        "SELECT s.id, s.account_id FROM statuses s JOIN accounts a ON a.id = s.account_id "
+        "WHERE s.reblog_of_id = $1 AND a.suspended_at IS NULL AND "
+        + visible_sql("s", "$6")
+        + " AND "
+        + _PAGE_WHERE.format(c="s.id")
+        + " AND "
+        + _NOT_EXCLUDED.format(a="s.account_id")
+        + " "
+        + _PAGE_ORDER.format(c="s.id"),
+        status_id,
+        max_id,
+        since_id,
+        min_id,
+        limit,
+        viewer_id,
+    )
+    pairs = [(int(row["id"]), int(row["account_id"])) for row in rows]
+    return sorted(pairs, reverse=True)
