@@ -313,7 +313,12 @@ async def exchange_authorization_code(
         or record.application_id != application.id
     ):
         raise invalid_grant()
-    if (redirect_uri or "") != record.redirect_uri:
+    # RFC 6749 §4.1.3: required when the authorization request named one; an app with a
+    # single registered URI may have left it out of both requests.
+    omitted_for_sole_uri = redirect_uri is None and application.redirect_uris == [
+        record.redirect_uri
+    ]
+    if redirect_uri != record.redirect_uri and not omitted_for_sole_uri:
         raise invalid_grant()
     if record.code_challenge is not None and not pkce_matches(code_verifier, record.code_challenge):
         raise invalid_grant()

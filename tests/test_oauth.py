@@ -293,6 +293,8 @@ async def test_authorization_code_flow_with_pkce_gives_a_working_user_token(
     assert me.json()["sub"] == alice.account.uri
     assert me.json()["preferred_username"] == "alice"
     assert me.json()["iss"] == "https://local.test/"
+    assert me.json()["profile"] == "https://local.test/@alice"
+    assert me.json()["picture"].startswith("https://local.test/")
 
     creds = await client.get(
         "/api/v1/apps/verify_credentials", headers=bearer(body["access_token"])
@@ -392,6 +394,30 @@ async def test_unregistered_redirect_uri_shows_an_error_page_and_never_redirects
         assert response.headers["content-type"].startswith("text/html")
         assert "redirect URI" in response.text
         assert "evil.example" not in response.text
+
+
+async def test_redirect_uri_may_be_left_out_only_when_the_app_registered_one(
+    client: httpx.AsyncClient, alice: StaffMember
+) -> None:
+    single = await register_app(client, redirect_uris=CALLBACK)
+    url = "/oauth/authorize?" + urlencode(
+        {"response_type": "code", "client_id": single["client_id"], "scope": "read"}
+    )
+    code = redirect_query(await consent(client, url, "alice"), CALLBACK)["code"]
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": single["client_id"],
+        "client_secret": single["client_secret"],
+    }
+    assert (await client.post("/oauth/token", data=data)).status_code == 200
+    several = await register_app(client)
+    page = await client.get(
+        "/oauth/authorize?"
+        + urlencode({"response_type": "code", "client_id": several["client_id"]})
+    )
+    assert page.status_code == 400
+    assert "location" not in page.headers
 
 
 async def test_unknown_client_id_shows_an_error_page(client: httpx.AsyncClient) -> None:

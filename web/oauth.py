@@ -24,6 +24,7 @@ from fediverse.storage.accounts import Account, User
 from fediverse.storage.auth import AccessToken, Application
 from web.auth import optional_viewer
 from web.forms import Params, read_params
+from web.mastodon_api.entities import render_account
 from web.responses import JSONResponse, error_response
 from web.sessions import CSRF_FIELD, Session, check_csrf, load_session, save_session
 from web.state import database_of, settings_of, urls_of
@@ -531,7 +532,7 @@ async def userinfo(request: Request) -> Response:
             "name": account.display_name or account.username,
             "preferred_username": account.username,
             "profile": account.url or urls.profile(account.username),
-            "picture": account.avatar_remote_url or urls.avatar_missing(),
+            "picture": render_account(account, urls)["avatar"],
         }
     )
 
