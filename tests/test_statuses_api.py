@@ -92,9 +92,6 @@ def png_bytes() -> bytes:
     return buffer.getvalue()
 
 
-# --- create and show ---------------------------------------------------------------------------
-
-
 async def test_posted_status_has_every_mastodon_field_with_string_ids(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
@@ -273,9 +270,6 @@ async def test_idempotency_key_expires_after_an_hour(
     assert second.json()["id"] != first.json()["id"]
 
 
-# --- validation ---------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("data", "field_words"),
     [
@@ -356,9 +350,6 @@ async def test_unknown_or_malformed_ids_are_404(
         assert response.json() == {"error": "Record not found"}
 
 
-# --- replies ------------------------------------------------------------------------------------
-
-
 async def test_reply_links_to_parent_and_counts_replies(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
@@ -397,8 +388,6 @@ async def test_reply_to_a_status_the_author_cannot_see_is_404(
     assert "error" in body
     await post(client, eve, 404, status="hi", in_reply_to_id="999999")
 
-
-# --- audience on every read path ----------------------------------------------------------------
 
 VIEWERS = ("author", "follower", "mentioned", "stranger", "anonymous", "blocked")
 VISIBLE_TO = {
@@ -460,9 +449,6 @@ async def test_actions_on_a_status_outside_the_audience_are_404(
     for verb in ("favourite", "reblog", "bookmark", "mute", "pin", "unfavourite"):
         response = await client.post(f"/api/v1/statuses/{hidden['id']}/{verb}", headers=eve.headers)
         assert response.status_code == 404, verb
-
-
-# --- context ------------------------------------------------------------------------------------
 
 
 async def test_context_lists_ancestors_root_first_and_descendants_in_thread_order(
@@ -538,9 +524,6 @@ async def test_context_depth_is_bounded_for_anonymous_viewers(
     assert len(signed_in["descendants"]) == 22
 
 
-# --- list by ids --------------------------------------------------------------------------------
-
-
 async def test_list_by_ids_keeps_request_order_and_drops_invisible_and_unknown(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
@@ -553,9 +536,6 @@ async def test_list_by_ids_keeps_request_order_and_drops_invisible_and_unknown(
     response = await client.get(f"/api/v1/statuses?{query}", headers=bob.headers)
     assert response.status_code == 200
     assert [s["id"] for s in response.json()] == [second["id"], first["id"]]
-
-
-# --- edit, history, source ----------------------------------------------------------------------
 
 
 async def test_edit_updates_the_status_and_history_lists_versions_oldest_first(
@@ -653,9 +633,6 @@ async def test_edit_notifies_people_who_boosted(
     assert [row["type"] for row in types] == ["update"]
 
 
-# --- delete -------------------------------------------------------------------------------------
-
-
 async def test_delete_returns_source_text_and_removes_the_status_and_its_boosts(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
@@ -688,9 +665,6 @@ async def test_nobody_else_can_delete_a_status(
     response = await client.delete(f"/api/v1/statuses/{posted['id']}", headers=bob.headers)
     assert response.status_code == 404
     assert (await client.get(f"/api/v1/statuses/{posted['id']}")).status_code == 200
-
-
-# --- favourites, boosts, bookmarks, pins, mutes -------------------------------------------------
 
 
 async def test_favourite_response_shows_the_new_state_and_favourited_by_lists_the_account(

@@ -44,9 +44,6 @@ MAX_IDS_PER_REQUEST = 40
 _LANGUAGE_RE = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")
 
 
-# --- helpers --------------------------------------------------------------------------------
-
-
 def _status_id(request: Request) -> int:
     status_id = parse_id(request.path_params["id"])
     if status_id is None:
@@ -121,9 +118,6 @@ async def _render_one(
     if not rendered:
         raise NotFound()
     return rendered[0]
-
-
-# --- create, read, edit, delete -----------------------------------------------------------
 
 
 async def create_status(request: Request) -> Response:
@@ -332,8 +326,6 @@ async def status_context(request: Request) -> Response:
     return JSONResponse({"ancestors": ancestors, "descendants": descendants})
 
 
-# --- actions --------------------------------------------------------------------------------
-
 Action = Callable[[Connection, Account, int], Awaitable[Status]]
 
 
@@ -409,8 +401,6 @@ async def reblog_status(request: Request) -> Response:
         body = await _render_one(conn, boost, account.id, urls_of(request))
     return JSONResponse(body)
 
-
-# --- who favourited / boosted ---------------------------------------------------------------
 
 PageLister = Callable[..., Awaitable[list[tuple[int, int]]]]
 
