@@ -743,6 +743,17 @@ async def test_userinfo_needs_profile_or_read_accounts_scope(
         assert me.json() == {"error": "This action is outside the authorized scopes"}
 
 
+async def test_read_only_token_from_the_code_flow_cannot_post(
+    client: httpx.AsyncClient, alice: StaffMember
+) -> None:
+    app = await register_app(client)
+    read_only = await exchange(client, app, await authorization_code(client, app, "alice"))
+    headers = bearer(read_only.json()["access_token"])
+    response = await client.post("/api/v1/statuses", data={"status": "hi"}, headers=headers)
+    assert response.status_code == 403
+    assert response.json() == {"error": "This action is outside the authorized scopes"}
+
+
 async def test_token_scope_cannot_exceed_the_apps_scopes(
     client: httpx.AsyncClient, alice: StaffMember
 ) -> None:
