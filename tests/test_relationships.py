@@ -184,7 +184,9 @@ async def test_rejected_follow_requests_vanish(
     carol = await make_staff(database, settings, "carol", locked=True)
     await client.post(f"/api/v1/accounts/{carol.id}/follow", headers=alice.headers)
 
-    rejected = await client.post(f"/api/v1/follow_requests/{alice.id}/reject", headers=carol.headers)
+    rejected = await client.post(
+        f"/api/v1/follow_requests/{alice.id}/reject", headers=carol.headers
+    )
 
     assert rejected.status_code == 200
     assert rejected.json()["requested_by"] is False
