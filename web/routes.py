@@ -10,6 +10,7 @@ from web import media_files, nodeinfo, oauth
 from web.mastodon_api import (
     accounts,
     apps,
+    bookmarks,
     custom_emojis,
     filters,
     follow_requests,
@@ -21,6 +22,7 @@ from web.mastodon_api import (
     preferences,
     search,
     statuses,
+    tags,
     timelines,
 )
 
@@ -43,6 +45,8 @@ def all_routes() -> list[BaseRoute]:
         search,
         instance,
         lists,
+        bookmarks,
+        tags,
         filters,
         markers,
         preferences,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from fediverse.audience import visible_sql
 from fediverse.storage.database import Connection
 
 
@@ -69,3 +70,115 @@ async def delete_notifications_for(
         type,
         status_id,
     )
+
+
+# --- listing (what the recipient may be shown) ------------------------------------------------
+
+# A notification is shown unless its sender is blocked, muted (with notifications) or suspended,
+# or its status is one the recipient can no longer see.
+_SHOWN = f"""
+    NOT EXISTS (SELECT 1 FROM blocks nb
+                WHERE nb.account_id = n.account_id AND nb.target_account_id = n.from_account_id)
+    AND NOT EXISTS (SELECT 1 FROM mutes nm
+                    WHERE nm.account_id = n.account_id AND nm.target_account_id = n.from_account_id
+                      AND nm.hide_notifications
+                      AND (nm.expires_at IS NULL OR nm.expires_at > now()))
+    AND NOT EXISTS (SELECT 1 FROM accounts na
+                    WHERE na.id = n.from_account_id AND na.suspended_at IS NOT NULL)
+    AND (n.status_id IS NULL OR EXISTS (
+        SELECT 1 FROM statuses s WHERE s.id = n.status_id AND {visible_sql("s", "n.account_id")}))
+"""
+
+# $1 recipient, $2/$3 exclusive bounds, $4 limit, $5 types (NULL = all), $6 excluded types,
+# $7 sender (NULL = anyone).
+_FILTERS = """
+    n.account_id = $1 AND n.id < $2 AND n.id > $3
+    AND ($5::text[] IS NULL OR n.type = ANY ($5::text[]))
+    AND NOT (n.type = ANY ($6::text[]))
+    AND ($7::bigint IS NULL OR n.from_account_id = $7::bigint)
+"""
+
+_LIST_NOTIFICATIONS = {
+    ascending: f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n WHERE {_FILTERS} "
+    f"AND {_SHOWN} ORDER BY n.id {order} LIMIT $4"
+    for ascending, order in ((False, "DESC"), (True, "ASC"))
+}
+
+
+async def list_notifications(
+    conn: Connection,
+    *,
+    account_id: int,
+    below_id: int,
+    above_id: int,
+    count: int,
+    ascending: bool,
+    types: list[str] | None,
+    exclude_types: list[str],
+    from_account_id: int | None,
+) -> list[Notification]:
+    """The recipient's shown notifications inside the bounds, in scan order."""
+    rows = await conn.fetch(
+        _LIST_NOTIFICATIONS[ascending],
+        account_id,
+        below_id,
+        above_id,
+        count,
+        types,
+        exclude_types,
+        from_account_id,
+    )
+    return [Notification(**dict(row)) for row in rows]
+
+
+async def fetch_shown_notification(
+    conn: Connection, *, account_id: int, notification_id: int
+) -> Notification | None:
+    row = await conn.fetchrow(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n "
+        f"WHERE n.id = $1 AND n.account_id = $2 AND {_SHOWN}",
+        notification_id,
+        account_id,
+    )
+    return None if row is None else Notification(**dict(row))
+
+
+async def delete_notification(conn: Connection, *, account_id: int, notification_id: int) -> bool:
+    result = await conn.execute(
+        "DELETE FROM notifications WHERE id = $1 AND account_id = $2", notification_id, account_id
+    )
+    return result.endswith(" 1")
+
+
+async def delete_all_notifications(conn: Connection, *, account_id: int) -> None:
+    await conn.execute("DELETE FROM notifications WHERE account_id = $1", account_id)
+
+
+async def count_unread_notifications(
+    conn: Connection,
+    *,
+    account_id: int,
+    cap: int,
+    types: list[str] | None,
+    exclude_types: list[str],
+    from_account_id: int | None,
+) -> int:
+    """Shown notifications newer than the `notifications` marker, counted up to `cap`."""
+    value = await conn.fetchval(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM notifications n
+            WHERE {_FILTERS} AND {_SHOWN}
+              AND n.id > coalesce((SELECT m.last_read_id FROM markers m
+                                   WHERE m.account_id = $1 AND m.timeline = 'notifications'), 0)
+            ORDER BY n.id DESC LIMIT $4) unread
+        """,
+        account_id,
+        2**63 - 1,
+        0,
+        cap,
+        types,
+        exclude_types,
+        from_account_id,
+    )
+    return int(value)
