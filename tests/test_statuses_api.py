@@ -869,3 +869,59 @@ async def test_action_scopes_are_enforced(
         f"/api/v1/statuses/{posted['id']}/reblog", headers=statuses_only.headers
     )
     assert allowed.status_code == 200
+
+
+async def test_language_codes_are_normalised_like_mastodon(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    assert (await post(client, alice, status="oi", language="PT_BR"))["language"] == "pt-BR"
+    assert (await post(client, alice, status="hi", language="EN"))["language"] == "en"
+
+
+async def test_preview_card_endpoint_is_absent_as_in_mastodon_4(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    posted = await post(client, alice, status="https://example.com")
+    response = await client.get(f"/api/v1/statuses/{posted['id']}/card")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Record not found"}
+
+
+async def test_a_user_can_delete_their_own_boost_by_its_id(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    posted = await post(client, alice, status="x")
+    boost = (
+        await client.post(f"/api/v1/statuses/{posted['id']}/reblog", headers=bob.headers)
+    ).json()
+    response = await client.delete(f"/api/v1/statuses/{boost['id']}", headers=bob.headers)
+    assert response.status_code == 200
+    assert response.json()["reblog"]["id"] == posted["id"]
+    shown = await client.get(f"/api/v1/statuses/{posted['id']}", headers=bob.headers)
+    assert shown.json()["reblogged"] is False
+    assert shown.json()["reblogs_count"] == 0
+
+
+async def test_edit_with_new_mentions_notifies_them_and_widens_a_direct_audience(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    posted = await post(client, alice, status="draft", visibility="direct")
+    hidden = await client.get(f"/api/v1/statuses/{posted['id']}", headers=bob.headers)
+    assert hidden.status_code == 404
+    edited = await client.put(
+        f"/api/v1/statuses/{posted['id']}", json={"status": "@bob now"}, headers=alice.headers
+    )
+    assert [m["acct"] for m in edited.json()["mentions"]] == ["bob"]
+    shown = await client.get(f"/api/v1/statuses/{posted['id']}", headers=bob.headers)
+    assert shown.status_code == 200
+    async with database.connection() as conn:
+        types = await conn.fetch(
+            "SELECT type FROM notifications WHERE account_id = $1", bob.account.id
+        )
+    assert [row["type"] for row in types] == ["mention"]

@@ -98,11 +98,9 @@ def _language(params: Params) -> str | None:
         return None
     if not _LANGUAGE_RE.match(raw.strip()):
         raise ValidationError("language is not a valid ISO 639 code", field="language")
-    return raw.strip().lower()
-
-
-def _text(params: Params, key: str, default: str | None = None) -> str | None:
-    return params.str(key, default)
+    # `pt-BR` keeps its region's case; the language part is lower case, as in Mastodon.
+    language, _, region = raw.strip().replace("_", "-").partition("-")
+    return f"{language.lower()}-{region}" if region else language.lower()
 
 
 async def _render_statuses(
@@ -138,8 +136,8 @@ async def create_status(request: Request) -> Response:
         if in_reply_to_id is None:
             raise NotFound("The status you are replying to does not exist")
     draft = Draft(
-        text=_text(params, "status", "") or "",
-        spoiler_text=_text(params, "spoiler_text", "") or "",
+        text=params.str("status") or "",
+        spoiler_text=params.str("spoiler_text") or "",
         visibility=visibility,
         local_only=local_only,
         sensitive=params.bool("sensitive"),
@@ -246,8 +244,8 @@ async def edit_status(request: Request) -> Response:
             conn,
             editor=account,
             status_id=current.id,
-            text=_text(params, "status", current.text) or "",
-            spoiler_text=_text(params, "spoiler_text"),
+            text=params.str("status", current.text) or "",
+            spoiler_text=params.str("spoiler_text"),
             sensitive=params.bool("sensitive"),
             language=_language(params),
             media_ids=_media_ids(params) if "media_ids" in params else None,
