@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,9 @@ ACTOR_CONTEXT: list[Any] = [
         "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
     },
 ]
+
+# A DNS name or an IP literal; anything else (templates, spaces, unicode) is no host of ours.
+_HOST_RE = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]+")
 
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Group", "Organization"})
 
@@ -146,6 +150,8 @@ def host_of(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
     host = parts.hostname.lower()
+    if not _HOST_RE.fullmatch(host):
+        return ""
     try:
         port = parts.port
     except ValueError:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import media_files, nodeinfo, oauth
+from web import activitypub, media_files, nodeinfo, oauth, wellknown
 from web.mastodon_api import (
     accounts,
     apps,
@@ -34,6 +34,8 @@ async def health(request: Request) -> Response:
 def all_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route("/health", health)]
     for module in (
+        wellknown,
+        activitypub,
         oauth,
         apps,
         accounts,

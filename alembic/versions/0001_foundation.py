@@ -593,9 +593,24 @@ UPGRADE = [
     """,
     "CREATE TRIGGER favourites_counters AFTER INSERT OR DELETE ON favourites "
     "FOR EACH ROW EXECUTE FUNCTION counters_on_favourite()",
+    # --- federation foundations ----------------------------------------------------------------
+    # Key lookups by keyId when the in-memory cache misses (federation/keys.py).
+    "CREATE INDEX accounts_public_key_id ON accounts (public_key_id) "
+    "WHERE public_key_id IS NOT NULL",
+    # The instance actor's key pair: one row, apart from accounts (it is no person and must not
+    # show up in account queries) and from server_settings (which admin screens list).
+    """
+    CREATE TABLE instance_actor_keys (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        private_key_pem text NOT NULL,
+        public_key_pem text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
 ]
 
 DOWNGRADE_TABLES = [
+    "instance_actor_keys",
     "domain_events",
     "instance_rules",
     "server_settings",
