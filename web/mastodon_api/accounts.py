@@ -30,7 +30,7 @@ from fediverse.urls import LocalUrls
 from web.auth import Viewer, optional_viewer, read_viewer, require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_credential_account, render_status
-from web.pagination import ACCOUNTS_MAX_LIMIT, add_link_header, parse_page
+from web.pagination import ACCOUNTS_MAX_LIMIT, PageRequest, add_link_header, parse_page
 from web.responses import JSONResponse
 from web.state import database_of, settings_of, urls_of
 
@@ -108,7 +108,7 @@ def render_credentials(
 
 
 def paged_accounts_response(
-    request: Request, page: Any, rows: list[PagedAccount], extra: dict[int, dict[str, Any]]
+    request: Request, page: PageRequest, rows: list[PagedAccount], extra: dict[int, dict[str, Any]]
 ) -> Response:
     urls = urls_of(request)
     body = []
