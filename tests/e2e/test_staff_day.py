@@ -255,6 +255,21 @@ class StaffDay:
                 )
 
     # 5
+    def apps_load_what_they_need_after_sign_in(self) -> None:
+        # Apps fetch these right after login; several crash on any error here.
+        alice = self.people["alice"]
+        assert alice.account_verify_credentials().source.privacy == "public"
+        assert alice.instance_v2().domain == self.server.domain
+        assert alice.instance_v1().uri == self.server.domain
+        assert alice.preferences()["posting:default:visibility"] == "public"
+        assert alice.account(self.account_ids["bob"]).acct == "bob"
+        assert alice.account_lookup("bob").id == alice.account(self.account_ids["bob"]).id
+        assert alice.lists() == []
+        assert alice.filters_v2() == []
+        assert alice.custom_emojis() == []
+        assert alice.markers_get(["home", "notifications"]) == {}
+
+    # 6
     def carol_locks_her_account(self) -> None:
         carol = self.people["carol"].account_update_credentials(
             locked=True, display_name="Carol Reviewer"
@@ -263,7 +278,7 @@ class StaffDay:
         assert carol.display_name == "Carol Reviewer"
         assert self.people["carol"].me().locked is True
 
-    # 6
+    # 7
     def follow_an_unlocked_colleague(self) -> None:
         bob = self.people["bob"]
         relationship = bob.account_follow(self.account_ids["alice"])
@@ -274,7 +289,7 @@ class StaffDay:
         followers = self.people["alice"].account_followers(self.account_ids["alice"])
         assert self.account_ids["bob"] in ids_of(followers)
 
-    # 7
+    # 8
     def follow_a_locked_colleague_after_approval(self) -> None:
         dave, carol = self.people["dave"], self.people["carol"]
         asked = dave.account_follow(self.account_ids["carol"])
@@ -292,7 +307,7 @@ class StaffDay:
         assert now.following is True
         assert now.requested is False
 
-    # 8
+    # 9
     def post_in_each_visibility(self) -> None:
         alice = self.people["alice"]
         public = alice.status_post(
@@ -319,7 +334,7 @@ class StaffDay:
         shown = self.people["bob"].status(public.id)
         assert shown.content == public.content
 
-    # 9
+    # 10
     def reply_to_a_colleague(self) -> None:
         bob = self.people["bob"]
         reply = bob.status_reply(self.posts["public"], "Thanks, I'll bring the numbers")
@@ -331,7 +346,7 @@ class StaffDay:
         assert ids_of(context.descendants) == [str(reply.id)]
         assert ids_of(bob.status_context(reply.id).ancestors) == [str(self.posts["public"].id)]
 
-    # 10
+    # 11
     def boost_favourite_and_bookmark(self) -> None:
         bob, public = self.people["bob"], self.posts["public"]
         boost = bob.status_reblog(public.id)
@@ -351,7 +366,7 @@ class StaffDay:
             bob.status_reblog(self.posts["private"].id)
         assert self.people["alice"].status(self.posts["private"].id).reblogs_count == 0
 
-    # 11
+    # 12
     def edit_a_post_with_history(self) -> None:
         alice, public = self.people["alice"], self.posts["public"]
         edited = alice.status_update(public.id, "Standup at eleven, agenda in the doc #standup")
@@ -365,7 +380,7 @@ class StaffDay:
         assert source.text == "Standup at eleven, agenda in the doc #standup"
         self.posts["public"] = edited
 
-    # 12
+    # 13
     def delete_a_post(self) -> None:
         alice = self.people["alice"]
         typo = alice.status_post("Standup moved to the moon #standup", visibility="public")
@@ -376,7 +391,7 @@ class StaffDay:
         with pytest.raises(MastodonNotFoundError):
             self.people["bob"].status(typo.id)
 
-    # 13
+    # 14
     def an_outsider_never_sees_the_private_or_direct_post(self) -> None:
         dave = self.people["dave"]
         for name in ("private", "direct"):
@@ -396,6 +411,7 @@ class StaffDay:
         hidden_ids = {str(self.posts["private"].id), str(self.posts["direct"].id)}
         profile = set(ids_of(dave.account_statuses(self.account_ids["alice"], limit=40)))
         assert str(self.posts["public"].id) in profile
+        assert str(self.posts["unlisted"].id) in profile  # unlisted: on the profile, not public
         assert not profile & hidden_ids
         assert not set(ids_of(dave.timeline_public(limit=40))) & hidden_ids
         assert not set(ids_of(dave.timeline_home(limit=40))) & hidden_ids
@@ -409,7 +425,7 @@ class StaffDay:
             str(self.posts["private"].id)
         ]
 
-    # 14
+    # 15
     def read_timelines_page_by_page(self) -> None:
         bob, dave = self.people["bob"], self.people["dave"]
         home = assert_newest_first_without_overlap(all_pages(bob, bob.timeline_home(limit=3)))
@@ -420,6 +436,8 @@ class StaffDay:
         assert str(self.posts["public"].id) in public
         for name in ("unlisted", "private", "direct"):
             assert str(self.posts[name].id) not in public, name
+        local = ids_of(dave.timeline_local(limit=40))
+        assert set(local) == set(public[:40])  # everyone here is local
         tagged_pages = all_pages(dave, dave.timeline_hashtag("standup", limit=2))
         tagged = assert_newest_first_without_overlap(tagged_pages)
         expected = [str(s.id) for s in [self.posts["public"], *self.posts["standups"]]]
@@ -428,7 +446,7 @@ class StaffDay:
         anonymous = Mastodon(api_base_url=self.server.base_url, request_timeout=TIMEOUT)
         assert set(ids_of(anonymous.timeline_public(limit=40))) == set(public[:40])
 
-    # 15
+    # 16
     def read_notifications(self) -> None:
         alice, bob = self.people["alice"], self.people["bob"]
         got = {(n.type, str(n.account.id)) for n in all_notifications(alice)}
@@ -445,8 +463,10 @@ class StaffDay:
         pages = all_pages(alice, first)
         assert all(len(page) == 1 for page in pages)
         assert len(pages) == len(all_notifications(alice))
+        marked = alice.markers_set("notifications", first[0].id)
+        assert str(marked["notifications"].last_read_id) == str(first[0].id)
 
-    # 16
+    # 17
     def search_for_people_tags_and_posts(self) -> None:
         bob = self.people["bob"]
         found = bob.search_v2("agenda")
@@ -470,6 +490,7 @@ class StaffDay:
             self.register_an_app,
             self.sign_in_with_the_password_grant,
             self.sign_in_with_the_authorization_code_flow,
+            self.apps_load_what_they_need_after_sign_in,
             self.carol_locks_her_account,
             self.follow_an_unlocked_colleague,
             self.follow_a_locked_colleague_after_approval,
