@@ -401,3 +401,49 @@ async def test_bookmarks_leave_out_posts_the_viewer_can_no_longer_see(
 
     assert response.status_code == 200
     assert response.json() == []
+
+
+async def test_a_tag_shows_following_and_a_week_of_history(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    await post(database, settings, bob, "#Cats are great")
+    await post(database, settings, alice, "#cats indeed")
+
+    anonymous = await client.get("/api/v1/tags/cats")
+    assert anonymous.status_code == 200
+    entity = anonymous.json()
+    assert entity["name"] == "cats"
+    assert entity["url"] == f"{settings.base_url}/tags/cats"
+    assert "following" not in entity
+    assert len(entity["history"]) == 7
+    assert entity["history"][0]["uses"] == "2" and entity["history"][0]["accounts"] == "2"
+    assert all(day["uses"] == "0" for day in entity["history"][1:])
+    assert int(entity["history"][0]["day"]) > int(entity["history"][1]["day"])
+
+    assert (await client.get("/api/v1/tags/cats", headers=alice.headers)).json()[
+        "following"
+    ] is False
+    assert (await client.get("/api/v1/tags/never-a-tag!")).status_code == 404
+    assert (await client.get("/api/v1/tags/unused")).json()["history"][0]["uses"] == "0"
+
+
+async def test_followed_tags_list_pages_and_unfollow_removes_them(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    for name in ("one", "two", "three"):
+        response = await client.post(f"/api/v1/tags/{name}/follow", headers=alice.headers)
+        assert response.status_code == 200 and response.json()["following"] is True
+
+    first = await client.get("/api/v1/followed_tags?limit=2", headers=alice.headers)
+    assert [t["name"] for t in first.json()] == ["three", "two"]
+    second = await client.get(next_link(first) or "", headers=alice.headers)
+    assert [t["name"] for t in second.json()] == ["one"]
+
+    unfollowed = await client.post("/api/v1/tags/two/unfollow", headers=alice.headers)
+    assert unfollowed.json()["following"] is False
+    remaining = await client.get("/api/v1/followed_tags", headers=alice.headers)
+    assert [t["name"] for t in remaining.json()] == ["three", "one"]
+    assert (await client.post("/api/v1/tags/x/follow")).status_code == 401
