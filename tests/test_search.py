@@ -108,6 +108,34 @@ async def test_direct_post_is_only_found_by_the_mentioned_and_the_author(
     assert status_ids(await search(client, alice, q="swordfish")) == [str(direct.id)]
 
 
+async def test_posts_by_accounts_the_viewer_blocks_or_mutes_are_left_out(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    viewer = await make_staff(database, settings, "viewer")
+    blocked = await make_staff(database, settings, "blocked")
+    muted = await make_staff(database, settings, "muted")
+    other = await make_staff(database, settings, "other")
+    await post(database, settings, blocked, "offsite planning", "public")
+    await post(database, settings, muted, "offsite planning", "public")
+    kept = await post(database, settings, other, "offsite planning", "public")
+    async with database.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO blocks (id, account_id, target_account_id) VALUES ($1, $2, $3)",
+            ids.new_id(),
+            viewer.account.id,
+            blocked.account.id,
+        )
+        await conn.execute(
+            "INSERT INTO mutes (id, account_id, target_account_id) VALUES ($1, $2, $3)",
+            ids.new_id(),
+            viewer.account.id,
+            muted.account.id,
+        )
+
+    assert status_ids(await search(client, viewer, q="offsite")) == [str(kept.id)]
+    assert len(status_ids(await search(client, other, q="offsite"))) == 3
+
+
 async def test_anonymous_search_finds_accounts_and_hashtags_but_no_statuses(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:

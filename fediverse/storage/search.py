@@ -123,7 +123,7 @@ async def list_statuses_matching(
     offset: int,
 ) -> list[Status]:
     """Statuses (not boosts) matching `query` in web-search syntax that the viewer may see,
-    newest first."""
+    newest first; like Mastodon's StatusFilter, none by accounts the viewer blocks or mutes."""
     rows = await conn.fetch(
         f"""
         SELECT {STATUS_COLUMNS} FROM statuses s
@@ -133,6 +133,11 @@ async def list_statuses_matching(
           AND ($4::bigint IS NULL OR s.id < $4::bigint)
           AND ($5::bigint IS NULL OR s.id > $5::bigint)
           AND {visible_sql("s", "$2")}
+          AND NOT EXISTS (SELECT 1 FROM blocks b
+                          WHERE b.account_id = $2 AND b.target_account_id = s.account_id)
+          AND NOT EXISTS (SELECT 1 FROM mutes m
+                          WHERE m.account_id = $2 AND m.target_account_id = s.account_id
+                            AND (m.expires_at IS NULL OR m.expires_at > now()))
         ORDER BY s.id DESC
         LIMIT $6 OFFSET $7
         """,
