@@ -319,7 +319,7 @@ class StaffDay:
         unlisted = alice.status_post("Thoughts on the coffee machine", visibility="unlisted")
         assert unlisted.visibility == "unlisted"
         private = alice.status_post(
-            "The reorg plan stays between us and followers", visibility="private"
+            "The reorg plan stays between us and followers #standup", visibility="private"
         )
         assert private.visibility == "private"
         direct = alice.status_post("@bob your quarterly review is due", visibility="direct")
@@ -440,6 +440,7 @@ class StaffDay:
         assert set(local) == set(public[:40])  # everyone here is local
         tagged_pages = all_pages(dave, dave.timeline_hashtag("standup", limit=2))
         tagged = assert_newest_first_without_overlap(tagged_pages)
+        # Only public posts: the private one tagged #standup stays out, as in Mastodon.
         expected = [str(s.id) for s in [self.posts["public"], *self.posts["standups"]]]
         assert sorted(tagged) == sorted(expected)
         assert len(tagged_pages) >= 3
@@ -483,6 +484,10 @@ class StaffDay:
         paged = bob.search_v2("standup", result_type="statuses", limit=2, offset=2)
         everything = bob.search_v2("standup", result_type="statuses", limit=40)
         assert ids_of(paged.statuses) == ids_of(everything.statuses)[2:4]
+        assert str(self.posts["private"].id) in ids_of(everything.statuses)  # bob follows alice
+        outsider = self.people["dave"].search_v2("standup", result_type="statuses", limit=40)
+        assert str(self.posts["private"].id) not in ids_of(outsider.statuses)
+        assert len(ids_of(outsider.statuses)) == len(ids_of(everything.statuses)) - 1
 
     def steps(self) -> list[Callable[[], None]]:
         return [
