@@ -1,0 +1,274 @@
+"""The outgoing delivery queue: enqueue per inbox, deliver signed, retry with backoff.
+
+Each (activity, inbox) is one row, so a shared inbox gets one request however many followers
+live behind it. Workers lease due rows with `FOR UPDATE SKIP LOCKED` in a short transaction and
+POST outside it; a worker killed mid-request loses nothing because its lease simply expires.
+Requests are signed at send time with draft-cavage first; a 401 is retried at once with RFC 9421
+(double-knock) and the scheme that worked is remembered per domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from federation.signatures import RequestSigner
+from fediverse import ids
+from fediverse.storage import accounts as account_store
+from fediverse.storage import deliveries as delivery_store
+from fediverse.storage.database import Connection, Database
+from fediverse.storage.deliveries import Delivery
+
+log = logging.getLogger(__name__)
+
+DELIVERY_WINDOW = timedelta(days=2)
+LEASE = timedelta(minutes=5)
+UNREACHABLE_AFTER_DAYS = 3
+NOTIFY_CHANNEL = "deliveries"
+
+
+class DeliveryNetworkError(Exception):
+    """The request did not get an HTTP answer (connection refused, timeout, TLS, ...)."""
+
+
+# POST body to inbox signed by signer with scheme ("draft-cavage" | "rfc9421") → HTTP status.
+Poster = Callable[[str, bytes, RequestSigner, str], Awaitable[int]]
+Clock = Callable[[], datetime]
+
+
+def domain_of(url: str) -> str:
+    """The domain as Mastodon names it: lower-case host, plus the port when not the default."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def enqueue(
+    conn: Connection,
+    *,
+    activity: dict[str, Any],
+    sender_account_id: int | None,
+    inboxes: Iterable[str],
+    status_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue one delivery per distinct inbox (in the caller's transaction). Returns the count.
+
+    Domains that failed on several distinct days are recorded as skipped, not retried.
+    """
+    moment = now or _utcnow()
+    unique = sorted(set(inboxes))
+    if not unique:
+        return 0
+    unreachable = await delivery_store.list_unreachable_domains(
+        conn, min_days=UNREACHABLE_AFTER_DAYS
+    )
+    body = orjson.dumps(activity)
+    activity_id = str(activity["id"])
+    rows = []
+    for inbox in unique:
+        domain = domain_of(inbox)
+        state = "skipped" if domain in unreachable else "pending"
+        rows.append(
+            (
+                ids.new_id(),
+                activity_id,
+                inbox,
+                domain,
+                sender_account_id,
+                status_id,
+                body,
+                moment + DELIVERY_WINDOW,
+                state,
+                moment,
+            )
+        )
+    await delivery_store.insert_deliveries(conn, rows=rows)
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    return len(rows)
+
+
+def backoff(attempts: int, rng: random.Random) -> timedelta:
+    """Capped exponential backoff with ±20% jitter: 30 s, 1 min, 2 min ... 6 h."""
+    seconds = min(30 * 2 ** max(attempts - 1, 0), 6 * 3600)
+    return timedelta(seconds=seconds * rng.uniform(0.8, 1.2))
+
+
+def is_permanent(status_code: int) -> bool:
+    """4xx means the peer will never accept it, except auth, timeout and rate limiting."""
+    return 400 <= status_code < 500 and status_code not in (401, 408, 429)
+
+
+class DeliveryWorker:
+    """Delivers due rows. Runs inside `serve` or as `fediverse worker`; tests step it."""
+
+    def __init__(
+        self,
+        database: Database,
+        post: Poster,
+        *,
+        clock: Clock = _utcnow,
+        max_concurrency: int = 32,
+        per_host: int = 4,
+        batch_size: int = 200,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database = database
+        self.post = post
+        self.clock = clock
+        self.batch_size = batch_size
+        self._global = asyncio.Semaphore(max_concurrency)
+        self._per_host_limit = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._signers: dict[int, RequestSigner] = {}
+        self._schemes: dict[str, str] = {}
+        self._rng = rng or random.Random()
+
+    async def _signer(self, account_id: int) -> RequestSigner:
+        signer = self._signers.get(account_id)
+        if signer is None:
+            async with self.database.connection() as conn:
+                account = await account_store.fetch_account(conn, account_id=account_id)
+                pem = await account_store.fetch_private_key_pem(conn, account_id=account_id)
+            if account is None or pem is None or account.public_key_id is None:
+                raise LookupError(f"no signing key for account {account_id}")
+            signer = RequestSigner(key_id=account.public_key_id, private_key_pem=pem)
+            self._signers[account_id] = signer
+        return signer
+
+    async def _scheme_for(self, domain: str) -> str:
+        scheme = self._schemes.get(domain)
+        if scheme is None:
+            async with self.database.connection() as conn:
+                stored = await delivery_store.fetch_signature_scheme(conn, domain=domain)
+            scheme = "rfc9421" if stored == "rfc9421" else "draft-cavage"
+            self._schemes[domain] = scheme
+        return scheme
+
+    async def run_once(self) -> int:
+        """Claim one batch of due deliveries and attempt each. Returns how many were tried."""
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            batch = await delivery_store.claim_due(
+                conn, now=now, lease_until=now + LEASE, limit=self.batch_size
+            )
+        if batch:
+            await asyncio.gather(*(self._attempt(delivery) for delivery in batch))
+        return len(batch)
+
+    async def run_until_idle(self) -> int:
+        """Deliver until nothing is due now (tests and benchmarks)."""
+        total = 0
+        while True:
+            done = await self.run_once()
+            total += done
+            if done == 0:
+                return total
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        host = self._hosts.setdefault(delivery.domain, asyncio.Semaphore(self._per_host_limit))
+        async with self._global, host:
+            status_code: int | None = None
+            error = ""
+            try:
+                if delivery.sender_account_id is None:
+                    raise LookupError("delivery has no sender")
+                signer = await self._signer(delivery.sender_account_id)
+                scheme = await self._scheme_for(delivery.domain)
+                status_code = await self.post(delivery.inbox_url, delivery.body, signer, scheme)
+                if status_code == 401 and scheme == "draft-cavage":
+                    # Double-knock: the peer may accept only RFC 9421 signatures.
+                    retry_code = await self.post(
+                        delivery.inbox_url, delivery.body, signer, "rfc9421"
+                    )
+                    if 200 <= retry_code < 300:
+                        self._schemes[delivery.domain] = "rfc9421"
+                        async with self.database.connection() as conn:
+                            await delivery_store.upsert_signature_scheme(
+                                conn, domain=delivery.domain, scheme="rfc9421"
+                            )
+                    status_code = retry_code
+                error = f"HTTP {status_code}"
+            except DeliveryNetworkError as exc:
+                error = str(exc) or exc.__class__.__name__
+            except Exception as exc:  # a task boundary: log, keep the row for a retry
+                log.exception("delivery %s to %s crashed", delivery.id, delivery.inbox_url)
+                error = f"{exc.__class__.__name__}: {exc}"
+            await self._record(delivery, status_code, error)
+
+    async def _record(self, delivery: Delivery, status_code: int | None, error: str) -> None:
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            if status_code is not None and 200 <= status_code < 300:
+                await delivery_store.mark_delivered(
+                    conn, delivery_id=delivery.id, status_code=status_code
+                )
+                await delivery_store.clear_unreachable(conn, domain=delivery.domain)
+                log.info(
+                    "delivered %s to %s (%s)", delivery.activity_id, delivery.inbox_url, status_code
+                )
+                return
+            if status_code is not None and is_permanent(status_code):
+                await delivery_store.mark_failed(
+                    conn, delivery_id=delivery.id, status_code=status_code, error=error
+                )
+                log.info("gave up %s to %s: %s", delivery.activity_id, delivery.inbox_url, error)
+                return
+            if status_code is None or status_code >= 500:
+                await delivery_store.record_failure_day(
+                    conn, domain=delivery.domain, day=now.date(), error=error
+                )
+            next_at = now + backoff(delivery.attempts, self._rng)
+            if next_at > delivery.deadline:
+                await delivery_store.mark_failed(
+                    conn, delivery_id=delivery.id, status_code=status_code, error=error
+                )
+                log.info("expired %s to %s: %s", delivery.activity_id, delivery.inbox_url, error)
+            else:
+                await delivery_store.reschedule(
+                    conn,
+                    delivery_id=delivery.id,
+                    next_attempt_at=next_at,
+                    status_code=status_code,
+                    error=error,
+                )
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_poll: float = 5.0) -> None:
+        """Deliver as rows come due; LISTEN wakes the loop when something is enqueued."""
+        wake = asyncio.Event()
+
+        def on_notify(*_: Any) -> None:
+            wake.set()
+
+        async with self.database.connection() as listener:
+            await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+            try:
+                while not stop.is_set():
+                    try:
+                        while await self.run_once():
+                            if stop.is_set():
+                                return
+                    except Exception:
+                        log.exception("delivery loop failed; retrying shortly")
+                    wake.clear()
+                    waiter = asyncio.ensure_future(wake.wait())
+                    stopper = asyncio.ensure_future(stop.wait())
+                    await asyncio.wait(
+                        {waiter, stopper}, timeout=idle_poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waiter.cancel()
+                    stopper.cancel()
+            finally:
+                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
