@@ -72,11 +72,15 @@ async def collect(source: CandidateSource, window: Window) -> list[Status]:
     upper, lower = window.upper, window.lower
     count = min(window.limit + window.limit // 2 + 5, MAX_CANDIDATES)
     kept: list[Status] = []
+    seen: set[int] = set()
     for _ in range(MAX_ROUNDS):
         if upper - lower <= 1:
             break
         candidates = await source(upper, lower, count, window.ascending)
-        kept.extend(c.status for c in candidates if c.kept)
+        for candidate in candidates:
+            if candidate.kept and candidate.status.id not in seen:
+                seen.add(candidate.status.id)
+                kept.append(candidate.status)
         if len(kept) >= window.limit or len(candidates) < count:
             break
         if window.ascending:

@@ -447,3 +447,16 @@ async def test_followed_tags_list_pages_and_unfollow_removes_them(
     remaining = await client.get("/api/v1/followed_tags", headers=alice.headers)
     assert [t["name"] for t in remaining.json()] == ["three", "one"]
     assert (await client.post("/api/v1/tags/x/follow")).status_code == 401
+
+
+async def test_a_followed_post_with_a_followed_tag_appears_once(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    await follow(database, alice, bob)
+    await client.post("/api/v1/tags/news/follow", headers=alice.headers)
+    both = await post(database, settings, bob, "#news from someone I follow")
+    own = await post(database, settings, alice, "#news from me")
+
+    assert await home_ids(client, alice) == [own, both]

@@ -4,7 +4,8 @@ Every statement has the same shape (see `fediverse/timelines.py` for why): a *so
 most `$4` candidate ids inside the exclusive bounds `$3 < id < $2` using only index ranges, then
 each candidate row is judged by a *keep* predicate built on `audience.visible_sql`. `$1` is always
 the viewer (NULL for anonymous). Rows come back in scan order, kept or not, so the caller can
-continue the scan below (or above) the last candidate when too few were kept.
+continue the scan below (or above) the last candidate when too few were kept. The home source
+may list a status twice (followed author and followed tag); callers drop repeats.
 """
 
 from __future__ import annotations
@@ -146,8 +147,11 @@ def _home_source(order: str) -> str:
         "SELECT f.target_account_id FROM follows f WHERE f.account_id = $1"
     )
     tags = "SELECT tf.tag_id FROM tag_follows tf WHERE tf.account_id = $1"
+    # UNION ALL, not UNION: hashing thousands of per-author ids to drop the rare duplicate (an
+    # own or followed post with a followed tag) cost more than the rest of the query; the
+    # caller drops duplicates instead.
     return (
-        f"({_by_authors(authors, order)}) UNION ({_by_tags(tags, order)}) "
+        f"({_by_authors(authors, order)}) UNION ALL ({_by_tags(tags, order)}) "
         f"ORDER BY 1 {order} LIMIT $4"
     )
 
