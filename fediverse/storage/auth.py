@@ -61,13 +61,13 @@ async def insert_application(
 
 
 async def fetch_application(conn: Connection, *, app_id: int) -> Application | None:
-    row = await conn.fetchrow(f"SELECT {_APP_COLUMNS} FROM oauth_applications WHERE id = $1", app_id)
+    row = await conn.fetchrow(
+        f"SELECT {_APP_COLUMNS} FROM oauth_applications WHERE id = $1", app_id
+    )
     return None if row is None else Application(**dict(row))
 
 
-async def fetch_application_by_client_id(
-    conn: Connection, *, client_id: str
-) -> Application | None:
+async def fetch_application_by_client_id(conn: Connection, *, client_id: str) -> Application | None:
     row = await conn.fetchrow(
         f"SELECT {_APP_COLUMNS} FROM oauth_applications WHERE client_id = $1", client_id
     )
