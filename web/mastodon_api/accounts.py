@@ -30,6 +30,7 @@ from fediverse.urls import LocalUrls
 from web.auth import Viewer, optional_viewer, read_viewer, require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_credential_account, render_status
+from web.mastodon_api.filters import apply_filters
 from web.pagination import ACCOUNTS_MAX_LIMIT, PageRequest, add_link_header, parse_page
 from web.responses import JSONResponse
 from web.state import database_of, settings_of, urls_of
@@ -326,8 +327,14 @@ async def account_statuses(request: Request) -> Response:
             conn, account=account, viewer_id=viewer_id, query=query
         )
         views = await load_views(conn, statuses, viewer_id)
-    urls = urls_of(request)
-    response = JSONResponse([render_status(view, urls) for view in views])
+        urls = urls_of(request)
+        rendered = await apply_filters(
+            conn,
+            [render_status(view, urls) for view in views],
+            viewer_id=viewer_id,
+            context="account",
+        )
+    response = JSONResponse(rendered)
     if query.pinned:
         return response
     return add_link_header(response, request, page, [s.id for s in statuses])

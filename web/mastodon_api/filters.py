@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fediverse import filters
+from fediverse.content import html_to_text
 from fediverse.errors import NotFound, ValidationError
 from fediverse.filters import (
     FilterChanges,
@@ -22,6 +23,7 @@ from fediverse.filters import (
     KeywordDraft,
 )
 from fediverse.ids import parse_id
+from fediverse.storage.database import Connection
 from fediverse.storage.filters import Filter, FilterKeyword, FilterStatus
 from web.auth import require_account
 from web.forms import Params, read_params
@@ -106,6 +108,90 @@ def match_filters(
             status_id=status_id,
             reblog_of_id=reblog_of_id,
         )
+    ]
+
+
+def status_text(entity: dict[str, Any]) -> str:
+    """A rendered status as a reader sees it, for keyword matching: spoiler text, content
+    without HTML, media descriptions and poll options."""
+    parts = [entity.get("spoiler_text") or "", html_to_text(entity.get("content") or "")]
+    parts.extend(m.get("description") or "" for m in entity.get("media_attachments") or [])
+    poll = entity.get("poll")
+    if isinstance(poll, dict):
+        parts.extend(o.get("title") or "" for o in poll.get("options") or [])
+    return "\n\n".join(part for part in parts if part)
+
+
+def _fill_filtered(
+    entity: dict[str, Any], active_filters: list[FilterWithKeywords], context: str
+) -> bool:
+    """Set `filtered` on a rendered status (and on the status it boosts); True when a `hide`
+    filter matched. A boost is judged by the boosted status's text and id."""
+    proper = entity["reblog"] if isinstance(entity.get("reblog"), dict) else entity
+    results = match_filters(
+        active_filters,
+        context=context,
+        text=status_text(proper),
+        status_id=int(entity["id"]),
+        reblog_of_id=None if proper is entity else int(proper["id"]),
+    )
+    entity["filtered"] = results
+    if proper is not entity:
+        proper["filtered"] = results
+    return any(result["filter"]["filter_action"] == "hide" for result in results)
+
+
+async def apply_filters(
+    conn: Connection,
+    entities: list[dict[str, Any]],
+    *,
+    viewer_id: int | None,
+    context: str,
+    now: datetime | None = None,
+    drop_hidden: bool = True,
+) -> list[dict[str, Any]]:
+    """Apply the viewer's active filters for `context` to rendered statuses.
+
+    Fills each status's `filtered`; statuses matched by a `hide` filter are left out unless
+    `drop_hidden` is false (a single status asked for by id is still shown, with `filtered`).
+    As in Mastodon, the viewer's own statuses are never filtered.
+    """
+    if viewer_id is None or not entities:
+        return entities
+    active = await filters.load_active_filters(
+        conn, account_id=viewer_id, now=now or datetime.now(UTC)
+    )
+    if not active:
+        return entities
+    kept = []
+    for entity in entities:
+        if str(viewer_id) == entity["account"]["id"] and not isinstance(entity.get("reblog"), dict):
+            kept.append(entity)
+            continue
+        if _fill_filtered(entity, active, context) and drop_hidden:
+            continue
+        kept.append(entity)
+    return kept
+
+
+async def apply_filters_to_notifications(
+    conn: Connection,
+    notifications: list[dict[str, Any]],
+    *,
+    viewer_id: int,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The `notifications` context: fill the status of each notification; a notification
+    whose status a `hide` filter matches is left out."""
+    with_status = [n["status"] for n in notifications if isinstance(n.get("status"), dict)]
+    shown = await apply_filters(
+        conn, with_status, viewer_id=viewer_id, context="notifications", now=now
+    )
+    shown_ids = {id(entity) for entity in shown}
+    return [
+        n
+        for n in notifications
+        if not isinstance(n.get("status"), dict) or id(n["status"]) in shown_ids
     ]
 
 

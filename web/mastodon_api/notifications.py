@@ -22,6 +22,7 @@ from fediverse.urls import LocalUrls
 from web.auth import require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_status
+from web.mastodon_api.filters import apply_filters_to_notifications
 from web.mastodon_api.timelines import path_id, window_of
 from web.pagination import add_link_header, parse_page
 from web.responses import JSONResponse
@@ -103,7 +104,11 @@ async def index(request: Request) -> Response:
             exclude_types=exclude_types,
             from_account_id=from_account_id,
         )
-        body = await render_notifications(conn, found, account.id, urls_of(request))
+        body = await apply_filters_to_notifications(
+            conn,
+            await render_notifications(conn, found, account.id, urls_of(request)),
+            viewer_id=account.id,
+        )
     return add_link_header(JSONResponse(body), request, page, [n.id for n in found])
 
 

@@ -32,6 +32,7 @@ from fediverse.urls import LocalUrls
 from web.auth import read_viewer, require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_status
+from web.mastodon_api.filters import apply_filters
 from web.mastodon_api.media_entities import render_media_attachment
 from web.pagination import ACCOUNTS_MAX_LIMIT, add_link_header, parse_page
 from web.responses import JSONResponse
@@ -188,6 +189,8 @@ async def show_status(request: Request) -> Response:
     async with database_of(request).transaction() as conn:
         status = await status_domain.fetch_visible(conn, status_id, viewer_id)
         body = await _render_one(conn, status, viewer_id, urls_of(request))
+        # Asked for by id, a status is shown even when a `hide` filter matches it.
+        await apply_filters(conn, [body], viewer_id=viewer_id, context="thread", drop_hidden=False)
     return JSONResponse(body)
 
 
@@ -319,8 +322,18 @@ async def status_context(request: Request) -> Response:
     urls = urls_of(request)
     async with database_of(request).transaction() as conn:
         context = await threads.load_context(conn, status_id=status_id, viewer_id=viewer_id)
-        ancestors = await _render_statuses(conn, context.ancestors, viewer_id, urls)
-        descendants = await _render_statuses(conn, context.descendants, viewer_id, urls)
+        ancestors = await apply_filters(
+            conn,
+            await _render_statuses(conn, context.ancestors, viewer_id, urls),
+            viewer_id=viewer_id,
+            context="thread",
+        )
+        descendants = await apply_filters(
+            conn,
+            await _render_statuses(conn, context.descendants, viewer_id, urls),
+            viewer_id=viewer_id,
+            context="thread",
+        )
     return JSONResponse({"ancestors": ancestors, "descendants": descendants})
 
 

@@ -16,6 +16,7 @@ from fediverse.timelines import Window
 from web.auth import read_viewer, require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import render_status
+from web.mastodon_api.filters import apply_filters
 from web.pagination import PageRequest, add_link_header, parse_page
 from web.responses import JSONResponse
 from web.state import database_of, urls_of
@@ -39,14 +40,20 @@ async def status_page(
     viewer_id: int | None,
     page: PageRequest,
     page_ids: list[int] | None = None,
+    *,
+    context: str = "home",
 ) -> Response:
     """Render a page of statuses (newest first) with Mastodon's `Link` header.
 
     `page_ids` are the cursors when they are not the status ids (bookmarks, favourites).
+    The viewer's filters for `context` fill `filtered` and drop what a `hide` filter matches.
     """
     views = await load_views(conn, statuses, viewer_id)
     urls = urls_of(request)
-    response = JSONResponse([render_status(view, urls) for view in views])
+    rendered = await apply_filters(
+        conn, [render_status(view, urls) for view in views], viewer_id=viewer_id, context=context
+    )
+    response = JSONResponse(rendered)
     cursors = page_ids if page_ids is not None else [s.id for s in statuses]
     return add_link_header(response, request, page, cursors)
 
@@ -77,7 +84,7 @@ async def public(request: Request) -> Response:
             remote=_flag(params, "remote"),
             only_media=_flag(params, "only_media"),
         )
-        return await status_page(request, conn, statuses, viewer_id, page)
+        return await status_page(request, conn, statuses, viewer_id, page, context="public")
 
 
 async def hashtag(request: Request) -> Response:
@@ -98,7 +105,7 @@ async def hashtag(request: Request) -> Response:
             remote=_flag(params, "remote"),
             only_media=_flag(params, "only_media"),
         )
-        return await status_page(request, conn, statuses, viewer_id, page)
+        return await status_page(request, conn, statuses, viewer_id, page, context="public")
 
 
 async def list_timeline(request: Request) -> Response:
