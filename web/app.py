@@ -1,4 +1,8 @@
-"""The Starlette application factory: settings and database in, ASGI app out."""
+"""The Starlette application factory: settings and database in, ASGI app out.
+
+Also the composition root for federation: `wire_federation` builds the one FederationClient,
+the instance signer, the key resolver and the remote resolvers into `AppState.services`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,82 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from federation.actors import fetch_actor_key, load_instance_signer
+from federation.client import FederationClient
+from federation.client import Resolver as AddressResolver
+from federation.keys import AccountKeyStore, FetchedKey, KeyResolver
+from federation.resolver import Resolver, StatusIngester
 from fediverse.config import Settings
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
 from web.errors import EXCEPTION_HANDLERS
+from web.mastodon_api.search import SEARCH_RESOLVER_SERVICE
+from web.mastodon_api.statuses import MENTION_RESOLVER_SERVICE
 from web.routes import all_routes
 from web.state import AppState
 
 BackgroundStarter = Callable[[AppState], Awaitable[Callable[[], Awaitable[None]]]]
+
+FEDERATION_CLIENT_SERVICE = "federation_client"
+KEY_RESOLVER_SERVICE = "key_resolver"
+INSTANCE_SIGNER_SERVICE = "instance_signer"
+REMOTE_RESOLVER_SERVICE = "remote_resolver"
+
+
+async def wire_federation(
+    state: AppState,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    address_resolver: AddressResolver | None = None,
+    ingest_status: StatusIngester | None = None,
+) -> Callable[[], Awaitable[None]]:
+    """Put the federation services in `state.services`; returns what closes them.
+
+    One FederationClient serves the whole process (its connection pool is the point).
+    `transport` and `address_resolver` are the test seams (see tests/fakes/world.py).
+    Services already present (a caller's own) are kept and left for that caller to close.
+    """
+    services = state.services
+    if FEDERATION_CLIENT_SERVICE in services:
+
+        async def keep() -> None:
+            return None
+
+        return keep
+    async with state.database.transaction() as conn:
+        signer = await load_instance_signer(conn, state.urls)
+    client = FederationClient(
+        state.settings, transport=transport, resolver=address_resolver, instance_signer=signer
+    )
+
+    async def fetch_key(key_id: str) -> FetchedKey:
+        return await fetch_actor_key(client, key_id)
+
+    remote = Resolver(client, local_domain=state.settings.domain, ingest_status=ingest_status)
+    services[FEDERATION_CLIENT_SERVICE] = client
+    services[INSTANCE_SIGNER_SERVICE] = signer
+    services[KEY_RESOLVER_SERVICE] = KeyResolver(fetch_key, store=AccountKeyStore(state.database))
+    services[REMOTE_RESOLVER_SERVICE] = remote
+    services[SEARCH_RESOLVER_SERVICE] = remote
+    services[MENTION_RESOLVER_SERVICE] = remote.resolve_mention
+
+    async def close() -> None:
+        for name in (
+            MENTION_RESOLVER_SERVICE,
+            SEARCH_RESOLVER_SERVICE,
+            REMOTE_RESOLVER_SERVICE,
+            KEY_RESOLVER_SERVICE,
+            FEDERATION_CLIENT_SERVICE,
+        ):
+            services.pop(name, None)
+        await client.aclose()
+
+    return close
 
 
 class StripTrailingSlash:
@@ -32,7 +100,7 @@ class StripTrailingSlash:
             if len(path) > 1 and path.endswith("/"):
                 scope = dict(scope)
                 scope["path"] = path.rstrip("/") or "/"
-                if "raw_path" in scope and scope["raw_path"]:
+                if scope.get("raw_path"):
                     scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
         await self.app(scope, receive, send)
 
@@ -44,8 +112,14 @@ def create_app(
     services: dict[str, Any] | None = None,
     connect_database: bool = True,
     start_background: BackgroundStarter | None = None,
+    federation_transport: httpx.AsyncBaseTransport | None = None,
+    address_resolver: AddressResolver | None = None,
 ) -> Starlette:
-    """Build the app. With `connect_database`, the lifespan opens and closes the pool."""
+    """Build the app. With `connect_database`, the lifespan opens and closes the pool.
+
+    The lifespan wires federation (`wire_federation`) before background work starts and
+    closes it after; `federation_transport`/`address_resolver` let tests route its requests.
+    """
     state = AppState(
         settings=settings, database=database, urls=LocalUrls(settings), services=services or {}
     )
@@ -55,13 +129,19 @@ def create_app(
         if connect_database:
             await database.connect()
         stop_background = None
-        if start_background is not None:
-            stop_background = await start_background(state)
+        close_federation = None
         try:
+            close_federation = await wire_federation(
+                state, transport=federation_transport, address_resolver=address_resolver
+            )
+            if start_background is not None:
+                stop_background = await start_background(state)
             yield
         finally:
             if stop_background is not None:
                 await stop_background()
+            if close_federation is not None:
+                await close_federation()
             if connect_database:
                 await database.close()
 

@@ -1,29 +1,149 @@
-"""Background work started with the app (`serve`) or on its own (`fediverse worker`).
+"""Background work started with the app (`serve`) or on its own (`fediverse worker`): the
+publisher (domain events → deliveries), the delivery queue and the inbox queue.
 
-Federation adds its delivery and publishing workers here; until then there is nothing to run.
+`build_workers` is the one place they are assembled, so `serve`, `fediverse worker` and the
+multi-instance test rig (tests/fakes/world.py) all run the very same objects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
+from federation.client import FederationClient, FetchError
+from federation.delivery import DeliveryNetworkError, DeliveryWorker, Poster
+from federation.signatures import RequestSigner, Scheme
 from fediverse.config import Settings
+from fediverse.storage.database import Database
+from fediverse.urls import LocalUrls
+from web.app import FEDERATION_CLIENT_SERVICE, wire_federation
 from web.state import AppState
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class QueueWorker(Protocol):
+    """What every queue worker offers: one step, steps until idle, a loop until `stop`."""
+
+    async def run_once(self) -> int: ...
+
+    async def run_until_idle(self) -> int: ...
+
+    async def run_forever(self, stop: asyncio.Event) -> None: ...
+
+
+def delivery_poster(client: FederationClient) -> Poster:
+    """DeliveryWorker's `post` over the one FederationClient: an HTTP answer is a status code,
+    anything without one (refused, timed out, unsafe destination) a DeliveryNetworkError."""
+
+    async def post(inbox_url: str, body: bytes, signer: RequestSigner, scheme: str) -> int:
+        chosen: Scheme = "rfc9421" if scheme == "rfc9421" else "draft-cavage"
+        try:
+            return await client.post_activity(inbox_url, body, signer=signer, scheme=chosen)
+        except FetchError as error:
+            if error.status is not None:
+                return error.status
+            raise DeliveryNetworkError(str(error)) from error
+
+    return post
+
+
+@dataclass
+class Workers:
+    """The process's queue workers, in the order a step runs them."""
+
+    deliveries: DeliveryWorker
+    all: tuple[QueueWorker, ...]
+
+    async def run_until_idle(self) -> int:
+        """Step every worker until a whole round finds nothing to do; returns the work done."""
+        total = 0
+        while True:
+            done = 0
+            for worker in self.all:
+                done += await worker.run_until_idle()
+            total += done
+            if done == 0:
+                return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Run every worker's loop until `stop` is set (or the task is cancelled)."""
+        async with asyncio.TaskGroup() as group:
+            for worker in self.all:
+                group.create_task(worker.run_forever(stop))
+
+
+def build_workers(state: AppState, *, clock: Clock = _utcnow) -> Workers:
+    """The workers for an app whose federation services are wired (`wire_federation`)."""
+    client = state.services[FEDERATION_CLIENT_SERVICE]
+    deliveries = DeliveryWorker(state.database, delivery_poster(client), clock=clock)
+    return Workers(deliveries=deliveries, all=(deliveries,))
+
+
+async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    stop.set()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+    for task in pending:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.error("background worker ended with %r", result)
 
 
 async def start_background(state: AppState) -> Callable[[], Awaitable[None]]:
-    """Start the workers this process should run; returns a coroutine function that stops them."""
+    """Start the workers this process should run; returns a coroutine function that stops them.
+
+    With `run_workers` off (`serve --no-workers`) nothing starts: `fediverse worker`
+    processes elsewhere drain the queues.
+    """
+    stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    if state.settings.run_workers:
+        workers = build_workers(state)
+        tasks.append(asyncio.create_task(workers.run_forever(stop), name="fediverse-workers"))
 
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def stop_all() -> None:
+        await _stop_tasks(stop, tasks)
 
-    return stop
+    return stop_all
 
 
 async def run_worker_forever(settings: Settings, database_url: str) -> None:
-    """`fediverse worker`: run the queues until interrupted."""
-    await asyncio.Event().wait()
+    """`fediverse worker`: run the queues until SIGINT/SIGTERM, then stop cleanly."""
+    database = Database(database_url, min_size=1, max_size=10)
+    await database.connect()
+    state = AppState(settings=settings, database=database, urls=LocalUrls(settings), services={})
+    close_federation = await wire_federation(state)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        log.info("worker running for %s", settings.base_url)
+        workers = build_workers(state)
+        task = asyncio.create_task(workers.run_forever(stop), name="fediverse-workers")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        await _stop_tasks(stop, [task])
+    finally:
+        await close_federation()
+        await database.close()

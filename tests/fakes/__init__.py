@@ -1,0 +1,1 @@
+"""Fakes for tests: the multi-instance World (tests/fakes/world.py)."""
