@@ -8,9 +8,11 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fediverse import accounts as account_domain
+from fediverse import invites
 from fediverse.config import Settings, load_settings
 from fediverse.errors import DomainError
 from fediverse.runtime import DatabaseHandle, generate_password, open_database
@@ -166,6 +168,16 @@ async def _accounts_async(args: argparse.Namespace, settings: Settings, database
                 for account, user in rows:
                     state = "suspended" if account.suspended_at else "active"
                     print(f"{account.username:<24} {user.email:<32} {user.role:<10} {state}")
+            elif args.action == "invite":
+                hours = args.expires_in
+                invite = await invites.create_invite(
+                    conn,
+                    created_by_user_id=None,
+                    max_uses=args.max_uses,
+                    expires_in=None if hours is None else timedelta(hours=hours),
+                    now=datetime.now(UTC),
+                )
+                print(invites.invite_url(LocalUrls(settings), invite.code))
             else:
                 account, user = await account_domain.local_account_by_username(conn, args.username)
                 if args.action == "suspend":
@@ -178,6 +190,9 @@ async def _accounts_async(args: argparse.Namespace, settings: Settings, database
                     password = args.password or generate_password()
                     await account_domain.reset_password(conn, user, password)
                     print(f"New password for @{account.username}: {password}")
+                elif args.action == "approve":
+                    await invites.approve(conn, user=user)
+                    print(f"Approved @{account.username}")
                 elif args.action == "make-admin":
                     await account_domain.set_role(conn, user, "admin")
                     print(f"@{account.username} is now an admin")
@@ -219,9 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("suspend", "suspend an account (its tokens stop working)"),
         ("unsuspend", "lift a suspension"),
         ("make-admin", "give an account the admin role"),
+        ("approve", "let an account that signed up in approval mode sign in"),
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("username")
+    invite = actions.add_parser("invite", help="make an invite link (prints its URL)")
+    invite.add_argument("--max-uses", type=int, help="how many accounts it may create")
+    invite.add_argument("--expires-in", type=float, metavar="HOURS", help="valid for HOURS")
     reset = actions.add_parser("reset-password", help="set a new password (random if not given)")
     reset.add_argument("username")
     reset.add_argument("--password")

@@ -51,6 +51,9 @@ async def optional_viewer(request: Request) -> Viewer | None:
             user = await account_store.fetch_user(conn, user_id=record.user_id)
             if user is None or user.disabled:
                 raise NotAuthorized()
+            if not user.approved:
+                # Approval mode: the account exists, but waits for an admin (Mastodon's words).
+                raise Forbidden("Your login is currently pending approval")
             account = await account_store.fetch_account(conn, account_id=user.account_id)
             if account is None or account.suspended_at is not None:
                 raise Forbidden("Your login is currently disabled")

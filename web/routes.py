@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import activitypub, media_files, nodeinfo, oauth, wellknown
+from web import activitypub, media_files, nodeinfo, oauth, pages, static_files, wellknown
 from web.mastodon_api import (
     accounts,
     apps,
@@ -20,6 +20,7 @@ from web.mastodon_api import (
     media,
     notifications,
     preferences,
+    registrations,
     search,
     statuses,
     tags,
@@ -55,6 +56,9 @@ def all_routes() -> list[BaseRoute]:
         custom_emojis,
         nodeinfo,
         media_files,
+        registrations,
+        pages,
+        static_files,
     ):
         routes.extend(module.routes)
     return routes
