@@ -84,7 +84,7 @@ async def delete_list(conn: Connection, *, owner_id: int, list_id: int) -> bool:
     result = await conn.execute(
         "DELETE FROM lists WHERE id = $1 AND account_id = $2", list_id, owner_id
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def list_member_ids(

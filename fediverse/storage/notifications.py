@@ -147,7 +147,7 @@ async def delete_notification(conn: Connection, *, account_id: int, notification
     result = await conn.execute(
         "DELETE FROM notifications WHERE id = $1 AND account_id = $2", notification_id, account_id
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def delete_all_notifications(conn: Connection, *, account_id: int) -> None:
