@@ -8,6 +8,9 @@ from typing import Any
 
 from fediverse.storage.database import Connection
 
+# Streaming processes LISTEN here; the payload is the event id, the row stays the truth.
+STREAMING_CHANNEL = "streaming_events"
+
 
 @dataclass(frozen=True)
 class DomainEvent:
@@ -25,6 +28,7 @@ async def insert_event(
     )
     # Delivered at commit: wakes listening workers in any process.
     await conn.execute("SELECT pg_notify('domain_events', $1)", kind)
+    await conn.execute(f"SELECT pg_notify('{STREAMING_CHANNEL}', $1)", str(event_id))
 
 
 async def claim_events(conn: Connection, *, limit: int) -> list[DomainEvent]:

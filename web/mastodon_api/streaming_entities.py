@@ -1,0 +1,151 @@
+"""Streaming payloads: each recipient's Status, Notification and Conversation entities, rendered
+by the same renderers as the REST API, with the payload a JSON string as Mastodon sends it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from fediverse.status_views import StatusView, load_views
+from fediverse.storage import accounts as account_store
+from fediverse.storage import streaming as stream_store
+from fediverse.storage.database import Connection
+from fediverse.storage.notifications import Notification
+from fediverse.storage.statuses import Status, ViewerStatusState
+from fediverse.streaming import StatusRouting, StreamKey, filter_context
+from fediverse.urls import LocalUrls
+from web.mastodon_api.entities import render_account, render_status
+from web.mastodon_api.filters import match_filters
+from web.mastodon_api.notifications import render_notifications
+
+
+def _dumps(entity: Any) -> str:
+    return orjson.dumps(entity).decode()
+
+
+def _with_viewer(view: StatusView, viewer_id: int, state: ViewerStatusState) -> StatusView:
+    status = view.status
+    return dataclasses.replace(
+        view,
+        viewer_id=viewer_id,
+        favourited=status.id in state.favourited,
+        reblogged=status.id in state.reblogged,
+        bookmarked=status.id in state.bookmarked,
+        pinned=status.id in state.pinned,
+        muted=(status.thread_root_id or status.id) in state.muted_threads,
+        reblog=None if view.reblog is None else _with_viewer(view.reblog, viewer_id, state),
+    )
+
+
+def _flags(view: StatusView, viewer_id: int) -> tuple[Any, ...]:
+    own = (
+        view.status.account_id == viewer_id,
+        view.favourited,
+        view.reblogged,
+        view.bookmarked,
+        view.pinned,
+        view.muted,
+    )
+    return own + (() if view.reblog is None else _flags(view.reblog, viewer_id))
+
+
+class StatusPayloads:
+    """Status payloads per (recipient, stream), rendered once per distinct result."""
+
+    def __init__(
+        self,
+        routing: StatusRouting,
+        base: StatusView,
+        states: dict[int, ViewerStatusState],
+        urls: LocalUrls,
+    ) -> None:
+        self._routing = routing
+        self._base = base
+        self._states = states
+        self._urls = urls
+        self._cache: dict[tuple[Any, ...], str] = {}
+
+    def payload(self, viewer_id: int, stream: StreamKey) -> str:
+        view = _with_viewer(self._base, viewer_id, self._states[viewer_id])
+        filtered: list[dict[str, Any]] = []
+        active = self._routing.filters.get(viewer_id)
+        if active:
+            status = self._routing.status
+            filtered = match_filters(
+                active,
+                context=filter_context(stream),
+                text=self._routing.filter_text,
+                status_id=status.id,
+                reblog_of_id=status.reblog_of_id,
+            )
+        key = (_flags(view, viewer_id), _dumps(filtered) if filtered else "")
+        cached = self._cache.get(key)
+        if cached is None:
+            entity = render_status(view, self._urls)
+            entity["filtered"] = filtered
+            cached = self._cache[key] = _dumps(entity)
+        return cached
+
+
+async def load_status_payloads(
+    conn: Connection, routing: StatusRouting, urls: LocalUrls
+) -> StatusPayloads | None:
+    """Load the status once and every recipient's flags in one query."""
+    viewers = list(routing.recipients)
+    if not viewers:
+        return None
+    # Recipients were judged already (the original of a boost included); any one of them can
+    # load the view, and each recipient's own flags replace that viewer's below.
+    views = await load_views(conn, [routing.status], viewers[0])
+    if not views:
+        return None
+    base = views[0]
+    statuses: list[Status] = [base.status] + ([base.reblog.status] if base.reblog else [])
+    states = await stream_store.list_viewer_states(
+        conn,
+        viewer_ids=viewers,
+        status_ids=[s.id for s in statuses],
+        thread_root_ids=[s.thread_root_id or s.id for s in statuses],
+    )
+    return StatusPayloads(routing, base, states, urls)
+
+
+async def render_notification_payloads(
+    conn: Connection, notifications: list[Notification], recipient_id: int, urls: LocalUrls
+) -> list[str]:
+    """Notification entities as the notifications list renders them, as JSON strings."""
+    return [
+        _dumps(entity)
+        for entity in await render_notifications(conn, notifications, recipient_id, urls)
+    ]
+
+
+async def render_conversation_payloads(
+    conn: Connection,
+    status: Status,
+    viewers: list[int],
+    participants: list[int],
+    urls: LocalUrls,
+) -> dict[int, str]:
+    """Mastodon's Conversation entity for each participant: the others, the last status, and
+    unread for everyone but the author. Its id is the thread's root status id."""
+    accounts = {
+        a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=participants)
+    }
+    payloads: dict[int, str] = {}
+    for viewer in viewers:
+        views = await load_views(conn, [status], viewer)
+        if not views:
+            continue
+        others = [accounts[p] for p in participants if p != viewer and p in accounts]
+        payloads[viewer] = _dumps(
+            {
+                "id": str(status.thread_root_id or status.id),
+                "unread": viewer != status.account_id,
+                "accounts": [render_account(a, urls) for a in others],
+                "last_status": render_status(views[0], urls),
+            }
+        )
+    return payloads

@@ -1,0 +1,333 @@
+"""The per-process streaming hub: one LISTEN connection fanning events out to connected clients.
+
+Each domain event (woken by NOTIFY, read back from `domain_events`) is routed by
+`fediverse.streaming`, rendered once per distinct payload, and offered to every client's
+bounded queue. A client whose queue is full is dropped (its connection closed), never buffered
+without bound. The hub starts with the first client and stops after the last one leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+import orjson
+
+from fediverse import auth, streaming
+from fediverse.storage import streaming as stream_store
+from fediverse.storage.database import Connection, Database
+from fediverse.streaming import NOTIFICATION_STREAMS, Stream, StreamKey
+from fediverse.urls import LocalUrls
+from web.mastodon_api.streaming_entities import (
+    load_status_payloads,
+    render_conversation_payloads,
+    render_notification_payloads,
+)
+
+log = logging.getLogger(__name__)
+
+CLIENT_QUEUE_LIMIT = 512
+HEARTBEAT_SECONDS = 15.0
+# Notifications made without an event of their own are still found by this periodic scan.
+NOTIFICATION_SCAN_SECONDS = 5.0
+
+
+@dataclass(eq=False)
+class Message:
+    """One event on one stream, serialized lazily (and once) for each wire format."""
+
+    stream: list[str]
+    event: str
+    payload: str
+
+    @cached_property
+    def websocket_text(self) -> str:
+        body = {"stream": self.stream, "event": self.event, "payload": self.payload}
+        return orjson.dumps(body).decode()
+
+    @cached_property
+    def sse_text(self) -> str:
+        return f"event: {self.event}\ndata: {self.payload}\n\n"
+
+
+@dataclass(eq=False)
+class StreamClient:
+    """One connection: whose it is, what it subscribed to, and its bounded outgoing queue.
+
+    `None` in the queue means "closed by the hub" (dropped for being too slow)."""
+
+    account_id: int
+    scopes: str
+    queue_limit: int = CLIENT_QUEUE_LIMIT
+    streams: list[StreamKey] = field(default_factory=list)
+    dropped: bool = False
+    # Notifications older than the connection are not replayed.
+    since_id: int = field(default_factory=lambda: int(time.time() * 1000) << 16)
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=self.queue_limit + 1)
+
+    @property
+    def gets_notifications(self) -> bool:
+        if any(s.name == Stream.USER_NOTIFICATION for s in self.streams):
+            return True
+        return any(s.name == Stream.USER for s in self.streams) and (
+            auth.scope_allows(self.scopes, "read:notifications")
+        )
+
+    def subscribe(self, stream: StreamKey) -> None:
+        if stream not in self.streams:
+            self.streams.append(stream)
+
+    def unsubscribe(self, stream: StreamKey) -> None:
+        if stream in self.streams:
+            self.streams.remove(stream)
+
+    def offer(self, message: Message) -> None:
+        """Queue a message; a client already `queue_limit` behind is dropped instead."""
+        if self.dropped:
+            return
+        if self.queue.qsize() >= self.queue_limit:
+            self.dropped = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(message)
+
+
+class StreamingHub:
+    def __init__(
+        self,
+        database: Database,
+        urls: LocalUrls,
+        *,
+        queue_limit: int = CLIENT_QUEUE_LIMIT,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.database = database
+        self.urls = urls
+        self.queue_limit = queue_limit
+        self.heartbeat_seconds = heartbeat_seconds
+        self.dropped_count = 0
+        self._clients: dict[int, set[StreamClient]] = {}
+        self._events: asyncio.Queue[int] = asyncio.Queue()
+        self._listener: stream_store.EventListener | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._last_event_id = 0
+        self._sent_notifications: dict[int, float] = {}
+
+    @property
+    def client_count(self) -> int:
+        return sum(len(clients) for clients in self._clients.values())
+
+    # --- clients --------------------------------------------------------------------------
+
+    async def connect(self, account_id: int, scopes: str) -> StreamClient:
+        client = StreamClient(account_id=account_id, scopes=scopes, queue_limit=self.queue_limit)
+        async with self._lock:
+            if self._listener is None:
+                await self._start()
+            self._clients.setdefault(account_id, set()).add(client)
+        return client
+
+    async def disconnect(self, client: StreamClient) -> None:
+        if client.dropped:
+            self.dropped_count += 1
+        async with self._lock:
+            clients = self._clients.get(client.account_id)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self._clients[client.account_id]
+            if not self._clients and self._listener is not None:
+                await self._stop()
+
+    async def _start(self) -> None:
+        listener = stream_store.EventListener(self.database.url, self._events.put_nowait)
+        await listener.open()
+        self._listener = listener
+        self._last_event_id = int(time.time() * 1000) << 16
+        self._tasks = [
+            asyncio.create_task(self._dispatch_forever()),
+            asyncio.create_task(self._scan_forever()),
+        ]
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._stop()
+
+    # --- the loops ----------------------------------------------------------------------------
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            event_id = await self._events.get()
+            try:
+                await self.dispatch(event_id)
+            except Exception:
+                log.exception("streaming: event %s could not be dispatched", event_id)
+
+    async def _scan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(NOTIFICATION_SCAN_SECONDS)
+            try:
+                await self._reconnect_if_closed()
+                async with self.database.connection() as conn:
+                    await self._send_notifications(conn)
+            except Exception:
+                log.exception("streaming: notification scan failed")
+
+    async def _reconnect_if_closed(self) -> None:
+        """After a lost LISTEN connection, reopen it and replay the events it missed."""
+        if self._listener is None or self._listener.is_open:
+            return
+        await self._listener.close()
+        await self._listener.open()
+        async with self.database.connection() as conn:
+            missed = await stream_store.list_event_ids_since(conn, above_id=self._last_event_id)
+        for event_id in missed:
+            self._events.put_nowait(event_id)
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def _subscriptions(self, names: Iterable[Stream]) -> dict[int, list[StreamKey]]:
+        wanted = set(names)
+        found: dict[int, list[StreamKey]] = {}
+        for account_id, clients in self._clients.items():
+            streams: list[StreamKey] = []
+            for client in clients:
+                streams.extend(s for s in client.streams if s.name in wanted and s not in streams)
+            if streams:
+                found[account_id] = streams
+        return found
+
+    def _offer(self, account_id: int, stream: StreamKey, message: Message) -> None:
+        for client in list(self._clients.get(account_id, ())):
+            if stream in client.streams:
+                client.offer(message)
+
+    async def dispatch(self, event_id: int) -> None:
+        """Route one domain event to the connected clients."""
+        self._last_event_id = max(self._last_event_id, event_id)
+        async with self.database.connection() as conn:
+            event = await stream_store.fetch_event(conn, event_id=event_id)
+            if event is None:
+                return
+            if event.kind in streaming.STATUS_EVENT_KINDS:
+                await self._send_status(
+                    conn, streaming.STATUS_EVENT_KINDS[event.kind], int(event.payload["status_id"])
+                )
+                if event.kind == "status.created":
+                    await self._send_conversation(conn, int(event.payload["status_id"]))
+            elif event.kind in streaming.DELETE_EVENT_KINDS:
+                await self._send_delete(conn, event.payload)
+            elif event.kind in streaming.FILTER_EVENT_KINDS:
+                account_id = int(event.payload["account_id"])
+                message = Message(["user"], "filters_changed", "")
+                self._offer(account_id, StreamKey(Stream.USER), message)
+            await self._send_notifications(conn)
+
+    async def _send_status(self, conn: Connection, event: str, status_id: int) -> None:
+        everything = set(Stream) - {Stream.USER_NOTIFICATION, Stream.DIRECT}
+        subscriptions = self._subscriptions(everything)
+        if not subscriptions:
+            return
+        routing = await streaming.route_status(
+            conn,
+            event=event,
+            status_id=status_id,
+            subscriptions=subscriptions,
+            now=datetime.now(UTC),
+        )
+        if routing is None:
+            return
+        payloads = await load_status_payloads(conn, routing, self.urls)
+        if payloads is None:
+            return
+        shared: dict[tuple[tuple[str, ...], str], Message] = {}
+        for viewer, streams in routing.recipients.items():
+            for stream in streams:
+                payload = payloads.payload(viewer, stream)
+                key = (tuple(stream.label()), payload)
+                message = shared.get(key)
+                if message is None:
+                    message = shared[key] = Message(stream.label(), event, payload)
+                self._offer(viewer, stream, message)
+
+    async def _send_conversation(self, conn: Connection, status_id: int) -> None:
+        subscribers = self._subscriptions([Stream.DIRECT])
+        if not subscribers:
+            return
+        routed = await streaming.route_conversation(
+            conn, status_id=status_id, subscribers=list(subscribers)
+        )
+        if routed is None:
+            return
+        status, viewers, participants = routed
+        payloads = await render_conversation_payloads(
+            conn, status, viewers, participants, self.urls
+        )
+        direct = StreamKey(Stream.DIRECT)
+        for viewer, payload in payloads.items():
+            self._offer(viewer, direct, Message(direct.label(), "conversation", payload))
+
+    async def _send_delete(self, conn: Connection, payload: dict[str, object]) -> None:
+        subscriptions = self._subscriptions(set(Stream) - {Stream.USER_NOTIFICATION})
+        recipients = await streaming.route_delete(
+            conn, payload=payload, subscriptions=subscriptions
+        )
+        for deleted in streaming.deleted_ids(payload):
+            for viewer, streams in recipients.items():
+                for stream in streams:
+                    self._offer(viewer, stream, Message(stream.label(), "delete", str(deleted)))
+
+    async def _send_notifications(self, conn: Connection) -> None:
+        floor = streaming.notification_floor(int(time.time() * 1000))
+        horizon = time.monotonic() - streaming.NOTIFICATION_LOOKBACK_MS / 1000 * 2
+        self._sent_notifications = {
+            n: at for n, at in self._sent_notifications.items() if at > horizon
+        }
+        listeners = {
+            account_id: [c for c in clients if c.gets_notifications]
+            for account_id, clients in self._clients.items()
+        }
+        listeners = {a: cs for a, cs in listeners.items() if cs}
+        if not listeners:
+            return
+        found = await streaming.new_notifications(conn, account_ids=list(listeners), above_id=floor)
+        for account_id, notifications in found.items():
+            fresh = [n for n in notifications if n.id not in self._sent_notifications]
+            if not fresh:
+                continue
+            rendered = await render_notification_payloads(conn, fresh, account_id, self.urls)
+            by_id = dict(zip([n.id for n in fresh], rendered, strict=False))
+            if len(rendered) != len(fresh):
+                # Some were left out by the renderer; match them back by id.
+                by_id = {int(orjson.loads(p)["id"]): p for p in rendered}
+            now = time.monotonic()
+            for notification in fresh:
+                self._sent_notifications[notification.id] = now
+                payload = by_id.get(notification.id)
+                if payload is None:
+                    continue
+                for client in listeners[account_id]:
+                    if notification.id <= client.since_id:
+                        continue
+                    for stream in client.streams:
+                        if stream.name in NOTIFICATION_STREAMS:
+                            client.offer(Message(stream.label(), "notification", payload))
