@@ -220,6 +220,25 @@ class FederationClient:
         )
         return response.status_code
 
+    async def post_web_push(self, endpoint: str, body: bytes, *, headers: dict[str, str]) -> int:
+        """POST an encrypted Web Push message (RFC 8030) to a push service; returns the status.
+
+        `headers` carry the VAPID Authorization, Content-Encoding and TTL (federation/webpush.py).
+        """
+        response, _, _ = await self._request(
+            "POST",
+            endpoint,
+            accept="*/*",
+            signer=None,
+            content=body,
+            content_type="application/octet-stream",
+            follow_redirects=False,
+            max_bytes=MAX_RESPONSE_BYTES_ON_POST,
+            truncate=True,
+            extra_headers=headers,
+        )
+        return response.status_code
+
     async def webfinger(self, acct: str) -> dict[str, Any]:
         """The JRD for `user@domain` (parse it with `federation.webfinger.parse_jrd`)."""
         _, _, domain = acct.removeprefix("acct:").lstrip("@").rpartition("@")
@@ -283,6 +302,7 @@ class FederationClient:
         same_host_redirects: bool = True,
         max_bytes: int,
         truncate: bool = False,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[httpx.Response, bytes, str]:
         try:
             async with asyncio.timeout(self._total_timeout):
@@ -291,6 +311,8 @@ class FederationClient:
                     headers = {"Accept": accept}
                     if content_type:
                         headers["Content-Type"] = content_type
+                    if extra_headers:
+                        headers.update(extra_headers)
                     if signer is not None:
                         headers.update(signer.sign(method, url, content, scheme=scheme))
                     request = self._http.build_request(

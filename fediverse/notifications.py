@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fediverse import ids
+from fediverse import ids, push
 from fediverse.storage import notifications as notification_store
 from fediverse.storage.database import Connection
 
@@ -45,7 +45,11 @@ async def notify(
         status_id=status_id,
         group_key=group_key_for(type, status_id, notification_id),
     )
-    return notification_id if written else None
+    if not written:
+        return None
+    # Web Push rides in the same transaction: queued exactly when the notification exists.
+    await push.enqueue_for_notification(conn, notification_id=notification_id)
+    return notification_id
 
 
 async def withdraw(

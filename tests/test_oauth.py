@@ -198,7 +198,10 @@ async def test_registering_an_app_returns_mastodons_credential_application(
     assert len(body["client_id"]) >= 32 and len(body["client_secret"]) >= 32
     assert body["client_id"] != body["client_secret"]
     assert body["client_secret_expires_at"] == 0
-    assert body["vapid_key"] == ""
+    # The server's VAPID public key: base64url of an uncompressed P-256 point (65 bytes).
+    instance = (await client.get("/api/v2/instance")).json()
+    assert body["vapid_key"] == instance["configuration"]["vapid"]["public_key"]
+    assert len(body["vapid_key"]) == 87
 
 
 async def test_registering_an_app_accepts_json_with_a_list_of_redirect_uris(

@@ -14,8 +14,9 @@ from fediverse.storage import auth as auth_store
 from fediverse.storage.auth import Application
 from web.auth import optional_viewer
 from web.forms import read_params
+from web.mastodon_api.push import vapid_public_key_of
 from web.responses import JSONResponse
-from web.state import database_of, state_of
+from web.state import database_of
 
 
 def render_application(
@@ -38,9 +39,8 @@ def render_application(
     return entity
 
 
-def _vapid_key(request: Request) -> str:
-    # Web Push keys are wired in by the composition root once push exists; "" until then.
-    return str(state_of(request).services.get("vapid_public_key") or "")
+async def _vapid_key(request: Request) -> str:
+    return await vapid_public_key_of(request)
 
 
 async def create_app(request: Request) -> Response:
@@ -55,7 +55,7 @@ async def create_app(request: Request) -> Response:
             website=params.str("website"),
         )
     return JSONResponse(
-        render_application(application, vapid_key=_vapid_key(request), with_secret=True)
+        render_application(application, vapid_key=await _vapid_key(request), with_secret=True)
     )
 
 
@@ -70,7 +70,7 @@ async def verify_credentials(request: Request) -> Response:
         application = await auth_store.fetch_application(conn, app_id=viewer.token.application_id)
     if application is None:
         raise NotFound()
-    return JSONResponse(render_application(application, vapid_key=_vapid_key(request)))
+    return JSONResponse(render_application(application, vapid_key=await _vapid_key(request)))
 
 
 routes: list[BaseRoute] = [

@@ -5,6 +5,7 @@ Public: clients read these before anyone signs in (docs: methods/instance, entit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from fediverse.storage.accounts import Account
 from fediverse.storage.instance import InstanceRule
 from fediverse.urls import LocalUrls
 from web.mastodon_api.entities import iso, render_account
+from web.mastodon_api.push import vapid_public_key_of
 from web.responses import JSONResponse
 from web.state import database_of, settings_of, urls_of
 
@@ -149,12 +151,14 @@ def render_instance_v1(
 async def _instance_parts(
     request: Request,
 ) -> tuple[InstanceProfile, InstanceUsage, list[InstanceRule], Account | None]:
+    vapid_public_key = await vapid_public_key_of(request)
     async with database_of(request).transaction() as conn:
         profile = await instance.load_profile(conn, settings_of(request))
         usage = await instance.load_usage(conn, now=datetime.now(UTC))
         rules = await instance.list_rules(conn)
         contact = await instance.contact_account(conn, profile)
-    return profile, usage, rules, contact
+    # The VAPID key is the server's own, never an admin setting.
+    return replace(profile, vapid_public_key=vapid_public_key), usage, rules, contact
 
 
 async def instance_v1(request: Request) -> Response:
