@@ -69,6 +69,26 @@ def may_see(status: StatusAudienceFacts, viewer: ViewerFacts) -> bool:
     return viewer.mentioned
 
 
+def may_remote_see(
+    status: StatusAudienceFacts,
+    *,
+    follows_author: bool,
+    mentioned: bool,
+    blocked_by_author: bool = False,
+) -> bool:
+    """May a remote actor (a peer's account, or a peer server when nobody signed) fetch this
+    status over ActivityPub? Internal statuses never leave the organization; otherwise the
+    audience is Mastodon's: public and unlisted for anyone, private for followers and the
+    mentioned, direct for the mentioned only."""
+    if status.local_only or status.author_suspended or blocked_by_author:
+        return False
+    if status.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
+        return True
+    if status.visibility == Visibility.PRIVATE:
+        return follows_author or mentioned
+    return mentioned
+
+
 def visible_sql(status: str, viewer_param: str) -> str:
     """SQL predicate: may the account `viewer_param` (a `$n` placeholder, NULL for anonymous,
     always a local account) see the row aliased `status`?

@@ -22,20 +22,29 @@ from federation.actors import (
 )
 from federation.client import FederationClient
 from federation.keys import AccountKeyStore, FetchedKey, KeyResolver, public_pem_of
+from federation.objects import NOTE_CONTEXT, render_announce, render_create, render_note_document
+from federation.publishing import load_note_parts
 from federation.signatures import (
     RequestSigner,
     SignatureError,
     VerifiedSignature,
     verify_with_resolver,
 )
+from fediverse.audience import StatusAudienceFacts, may_remote_see
 from fediverse.errors import Gone, NotAuthorized, NotFound
 from fediverse.storage import accounts as account_store
+from fediverse.storage import publishing as publishing_store
 from fediverse.storage import remote_accounts
+from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
+from fediverse.storage.database import Connection
+from fediverse.storage.statuses import Status
+from fediverse.urls import LocalUrls
 from web.responses import ActivityJSONResponse
 from web.state import database_of, settings_of, state_of, urls_of
 
 COLLECTION_PAGE_SIZE = 40
+OUTBOX_PAGE_SIZE = 20
 
 
 async def instance_signer_of(request: Request) -> RequestSigner:
@@ -238,13 +247,132 @@ async def featured_tags(request: Request) -> Response:
     return _vary(ActivityJSONResponse(document))
 
 
+async def _status_activity(
+    conn: Connection, status: Status, author: Account, urls: LocalUrls
+) -> dict[str, Any] | None:
+    """Create{Note} for a post, Announce for a boost (None when the boosted post is gone)."""
+    if status.reblog_of_id is None:
+        return render_create(await load_note_parts(conn, status, author), urls)
+    original = await status_store.fetch_status(conn, status_id=status.reblog_of_id)
+    if original is None:
+        return None
+    original_author = await account_store.fetch_account(conn, account_id=original.account_id)
+    if original_author is None:
+        return None
+    return render_announce(
+        status.uri,
+        status.visibility,
+        status.created_at,
+        author,
+        original.uri,
+        original_author,
+        urls,
+    )
+
+
+def _page_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    return int(raw) if raw and raw.isdigit() else None
+
+
 async def outbox(request: Request) -> Response:
-    """The outbox's size; its pages (public posts) are served by the publishing work."""
+    """The outbox: its size, and (`?page=true`) pages of Create/Announce for public and unlisted
+    posts, newest first, paged by `max_id`/`min_id` as Mastodon pages it. Internal, private
+    and direct posts never appear."""
     account = await _local_account(request)
     await authorize_fetch(request)
-    outbox_id = urls_of(request).outbox(account.username)
-    document = _collection(outbox_id, account.statuses_count, f"{outbox_id}?page=true")
+    urls = urls_of(request)
+    outbox_id = urls.outbox(account.username)
+    if "page" not in request.query_params:
+        collection = _collection(outbox_id, account.statuses_count, f"{outbox_id}?page=true")
+        return _vary(ActivityJSONResponse(collection))
+    max_id, min_id = _page_param(request, "max_id"), _page_param(request, "min_id")
+    items: list[dict[str, Any]] = []
+    async with database_of(request).connection() as conn:
+        page = await publishing_store.list_outbox_statuses(
+            conn, account_id=account.id, max_id=max_id, min_id=min_id, limit=OUTBOX_PAGE_SIZE
+        )
+        for status in page:
+            activity = await _status_activity(conn, status, account, urls)
+            if activity is not None:
+                items.append({key: value for key, value in activity.items() if key != "@context"})
+    query = "&".join(f"{k}={v}" for k, v in (("max_id", max_id), ("min_id", min_id)) if v)
+    document: dict[str, Any] = {
+        "@context": NOTE_CONTEXT,
+        "id": f"{outbox_id}?{query + '&' if query else ''}page=true",
+        "type": "OrderedCollectionPage",
+        "partOf": outbox_id,
+        "orderedItems": items,
+    }
+    if page:
+        document["next"] = f"{outbox_id}?max_id={page[-1].id}&page=true"
+        document["prev"] = f"{outbox_id}?min_id={page[0].id}&page=true"
     return _vary(ActivityJSONResponse(document))
+
+
+async def _requested_status(request: Request) -> tuple[Account, Status]:
+    """The local status named by the path, if this remote requester may see it; 404 else.
+
+    Internal posts are 404 to every remote request, signed or not, before anything else; then
+    authorized fetch applies; private and direct posts need a signature whose key owner is a
+    follower (private) or mentioned, exactly as the audience rule says.
+    """
+    account = await _local_account(request)
+    raw_id = request.path_params["status_id"]
+    if not raw_id.isdigit():
+        raise NotFound()
+    async with database_of(request).connection() as conn:
+        status = await status_store.fetch_status(conn, status_id=int(raw_id))
+    if status is None or status.account_id != account.id or not status.local:
+        raise NotFound()
+    if status.local_only:
+        raise NotFound()
+    signature = await authorize_fetch(request)
+    follows_author = mentioned = blocked = False
+    if signature is not None and signature.key_owner:
+        async with database_of(request).connection() as conn:
+            viewer = await publishing_store.fetch_remote_viewer_facts(
+                conn, actor_uri=signature.key_owner, author_id=account.id, status_id=status.id
+            )
+        if viewer is not None:
+            follows_author, mentioned = viewer.follows_author, viewer.mentioned
+            blocked = viewer.blocked_by_author
+    facts = StatusAudienceFacts(
+        author_id=account.id,
+        visibility=status.visibility,
+        local_only=status.local_only,
+        author_suspended=account.suspended_at is not None,
+    )
+    if not may_remote_see(
+        facts, follows_author=follows_author, mentioned=mentioned, blocked_by_author=blocked
+    ):
+        raise NotFound()
+    return account, status
+
+
+async def status_object(request: Request) -> Response:
+    """GET /users/{username}/statuses/{id}: the Note to ActivityPub clients, else a redirect
+    to the status page (which applies the audience rule for people)."""
+    account = await _local_account(request)
+    if not wants_activitystreams(request.headers.get("accept")):
+        target = urls_of(request).status_url(account.username, request.path_params["status_id"])
+        return _vary(RedirectResponse(target, status_code=302))
+    account, status = await _requested_status(request)
+    if status.reblog_of_id is not None:
+        raise NotFound()
+    async with database_of(request).connection() as conn:
+        parts = await load_note_parts(conn, status, account)
+    return _vary(ActivityJSONResponse(render_note_document(parts, urls_of(request))))
+
+
+async def status_activity(request: Request) -> Response:
+    """GET /users/{username}/statuses/{id}/activity: Create for a post, Announce for a boost."""
+    account, status = await _requested_status(request)
+    async with database_of(request).connection() as conn:
+        activity = await _status_activity(conn, status, account, urls_of(request))
+    if activity is None:
+        raise NotFound()
+    return _vary(ActivityJSONResponse(activity))
 
 
 routes: list[BaseRoute] = [
@@ -255,4 +383,6 @@ routes: list[BaseRoute] = [
     Route("/users/{username}/collections/featured", featured, methods=["GET"]),
     Route("/users/{username}/collections/tags", featured_tags, methods=["GET"]),
     Route("/users/{username}/outbox", outbox, methods=["GET"]),
+    Route("/users/{username}/statuses/{status_id}", status_object, methods=["GET"]),
+    Route("/users/{username}/statuses/{status_id}/activity", status_activity, methods=["GET"]),
 ]
