@@ -238,10 +238,12 @@ async def seed(url: str, scale: float, rng: random.Random) -> World:
         await conn.execute(
             """
             UPDATE account_stats st SET
-                statuses_count = coalesce(s.n, 0), last_status_at = s.last,
+                statuses_count = coalesce(s.n, 0), posts_count = coalesce(s.posts, 0),
+                last_status_at = s.last,
                 following_count = coalesce(fo.n, 0), followers_count = coalesce(fr.n, 0)
             FROM accounts a
-            LEFT JOIN (SELECT account_id, count(*) AS n, max(created_at) AS last
+            LEFT JOIN (SELECT account_id, count(*) AS n, max(created_at) AS last,
+                              count(*) FILTER (WHERE reblog_of_id IS NULL) AS posts
                        FROM statuses GROUP BY account_id) s ON s.account_id = a.id
             LEFT JOIN (SELECT account_id, count(*) AS n FROM follows GROUP BY account_id) fo
                 ON fo.account_id = a.id

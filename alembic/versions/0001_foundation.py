@@ -69,6 +69,8 @@ UPGRADE = [
         statuses_count integer NOT NULL DEFAULT 0,
         followers_count integer NOT NULL DEFAULT 0,
         following_count integer NOT NULL DEFAULT 0,
+        -- statuses that are not boosts: NodeInfo's localPosts sums it without a table scan
+        posts_count integer NOT NULL DEFAULT 0,
         last_status_at timestamptz
     )
     """,
@@ -554,6 +556,7 @@ UPGRADE = [
     BEGIN
         IF TG_OP = 'INSERT' THEN
             UPDATE account_stats SET statuses_count = statuses_count + 1,
+                posts_count = posts_count + (NEW.reblog_of_id IS NULL)::int,
                 last_status_at = greatest(last_status_at, NEW.created_at)
                 WHERE account_id = NEW.account_id;
             IF NEW.in_reply_to_id IS NOT NULL THEN
@@ -564,7 +567,8 @@ UPGRADE = [
             END IF;
             RETURN NEW;
         END IF;
-        UPDATE account_stats SET statuses_count = greatest(statuses_count - 1, 0)
+        UPDATE account_stats SET statuses_count = greatest(statuses_count - 1, 0),
+            posts_count = greatest(posts_count - (OLD.reblog_of_id IS NULL)::int, 0)
             WHERE account_id = OLD.account_id;
         IF OLD.in_reply_to_id IS NOT NULL THEN
             UPDATE statuses SET replies_count = greatest(replies_count - 1, 0)
