@@ -38,6 +38,7 @@ def all_routes() -> list[BaseRoute]:
     for module in (
         wellknown,
         activitypub,
+        inbox,
         oauth,
         apps,
         accounts,
