@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 from web import activitypub, media_files, nodeinfo, oauth, pages, static_files, wellknown
 from web.mastodon_api import (
     accounts,
+    announcements,
     apps,
     bookmarks,
     custom_emojis,
@@ -56,6 +57,7 @@ def all_routes() -> list[BaseRoute]:
         markers,
         preferences,
         push,
+        announcements,
         custom_emojis,
         nodeinfo,
         media_files,
