@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import activitypub, media_files, nodeinfo, oauth, pages, static_files, wellknown
+from web import activitypub, inbox, media_files, nodeinfo, oauth, pages, static_files, wellknown
 from web.mastodon_api import (
     accounts,
     announcements,
