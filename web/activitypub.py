@@ -355,7 +355,10 @@ async def status_object(request: Request) -> Response:
     to the status page (which applies the audience rule for people)."""
     account = await _local_account(request)
     if not wants_activitystreams(request.headers.get("accept")):
-        target = urls_of(request).status_url(account.username, request.path_params["status_id"])
+        raw_id = request.path_params["status_id"]
+        if not raw_id.isdigit():
+            raise NotFound()
+        target = urls_of(request).status_url(account.username, int(raw_id))
         return _vary(RedirectResponse(target, status_code=302))
     account, status = await _requested_status(request)
     if status.reblog_of_id is not None:
