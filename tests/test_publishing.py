@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from federation.activitystreams import PUBLIC
-from federation.publishing import Publisher
+from federation.publishing import MAX_ATTEMPTS, Publisher
 from fediverse import ids
 from fediverse import relationships as relationship_domain
 from fediverse.config import Settings
@@ -639,3 +639,34 @@ async def test_run_forever_publishes_as_soon_as_an_event_is_recorded(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_failing_event_is_retried_then_set_aside_without_holding_up_the_others(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    await make_follow(database, await make_remote(database, "bob", "one.example"), alice.account)
+    await client.patch(
+        "/api/v1/accounts/update_credentials", data={"note": "Hi"}, headers=alice.headers
+    )
+    await post(client, alice, "Still delivered")
+
+    class BrokenProfiles(Publisher):
+        async def render_event(self, conn: Any, event: Any) -> list[Any]:
+            if event.kind == "account.updated":
+                raise RuntimeError("renderer broke")
+            return await super().render_event(conn, event)
+
+    await BrokenProfiles(database, LocalUrls(settings), settings).run_until_idle()
+
+    sent = await deliveries(database)
+    assert [item.activity["type"] for item in sent] == ["Create"]
+    async with database.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT attempts, last_error, processed_at FROM domain_events "
+            "WHERE kind = 'account.updated'"
+        )
+    assert row["attempts"] == MAX_ATTEMPTS
+    assert "renderer broke" in row["last_error"]
+    assert row["processed_at"] is not None
+    assert await unprocessed_events(database) == 0
