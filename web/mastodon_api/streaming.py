@@ -119,7 +119,7 @@ async def _handle_command(websocket: WebSocket, client: StreamClient, text: str)
     except NotFound as error:
         await _send_error(websocket, str(error) or "Not found", 404)
     except ValidationError as error:
-        await _send_error(websocket, str(error), 400)
+        await _send_error(websocket, str(error).removeprefix("Validation failed: "), 400)
 
 
 async def _write_forever(websocket: WebSocket, client: StreamClient) -> None:
@@ -196,9 +196,7 @@ async def event_stream(client: StreamClient, heartbeat_seconds: float) -> AsyncI
         yield message.sse_text
 
 
-async def _sse_body(
-    request: Request, hub: StreamingHub, client: StreamClient
-) -> AsyncIterator[str]:
+async def _sse_body(hub: StreamingHub, client: StreamClient) -> AsyncIterator[str]:
     try:
         async for chunk in event_stream(client, hub.heartbeat_seconds):
             yield chunk
