@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fediverse import ids, push
+from datetime import UTC, datetime
+
+from fediverse import ids, notification_groups, push
 from fediverse.storage import notifications as notification_store
 from fediverse.storage.database import Connection
 
@@ -36,6 +38,28 @@ async def notify(
     if not recipient_is_local or recipient_id == from_account_id:
         return None
     notification_id = ids.new_id()
+    group_key = group_key_for(type, status_id, notification_id)
+    # The recipient's notification policy may hold strangers' notifications back (requests).
+    decision = await notification_groups.policy_decision(
+        conn,
+        recipient_id=recipient_id,
+        from_account_id=from_account_id,
+        type=type,
+        status_id=status_id,
+        now=datetime.now(UTC),
+    )
+    if decision != "accept":
+        if decision == "filter":
+            await notification_groups.file_filtered(
+                conn,
+                notification_id=notification_id,
+                recipient_id=recipient_id,
+                from_account_id=from_account_id,
+                type=type,
+                status_id=status_id,
+                group_key=group_key,
+            )
+        return None
     written = await notification_store.insert_notification(
         conn,
         notification_id=notification_id,
@@ -43,7 +67,7 @@ async def notify(
         from_account_id=from_account_id,
         type=type,
         status_id=status_id,
-        group_key=group_key_for(type, status_id, notification_id),
+        group_key=group_key,
     )
     if not written:
         return None

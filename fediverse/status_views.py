@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from fediverse.storage import accounts as account_store
 from fediverse.storage import auth as auth_store
 from fediverse.storage import media as media_store
+from fediverse.storage import polls as poll_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.auth import Application
 from fediverse.storage.database import Connection
 from fediverse.storage.media import MediaAttachment
+from fediverse.storage.polls import Poll
 from fediverse.storage.statuses import Status
 
 
@@ -36,6 +38,9 @@ class StatusView:
     muted: bool | None = None
     viewer_id: int | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    poll: Poll | None = None
+    # The viewer's choices in `poll` (empty when they did not vote; None when signed out).
+    own_votes: list[int] | None = None
 
 
 async def load_views(
@@ -74,6 +79,17 @@ async def load_views(
         app = await auth_store.fetch_application(conn, app_id=app_id)
         if app is not None:
             applications[app_id] = app
+    polls = {
+        p.status_id: p
+        for p in await poll_store.list_polls_for_statuses(
+            conn, status_ids=[s.id for s in everything.values() if s.poll_id is not None]
+        )
+    }
+    own_choices: dict[int, list[int]] = {}
+    if viewer_id is not None and polls:
+        own_choices = await poll_store.list_own_choices(
+            conn, account_id=viewer_id, poll_ids=[p.id for p in polls.values()]
+        )
     state = None
     if viewer_id is not None:
         state = await status_store.fetch_viewer_state(
@@ -103,6 +119,12 @@ async def load_views(
             tags=tags.get(status.id, []),
             application=applications.get(status.application_id or 0),
             viewer_id=viewer_id,
+            poll=polls.get(status.id),
+            own_votes=(
+                None
+                if viewer_id is None or status.id not in polls
+                else own_choices.get(polls[status.id].id, [])
+            ),
             **flags,  # type: ignore[arg-type]
         )
 

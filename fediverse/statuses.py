@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fediverse import events, ids
+from fediverse import conversations, events, ids, polls
 from fediverse.audience import Visibility, can_reblog, is_wider
 from fediverse.content import (
     ResolvedMention,
@@ -18,8 +18,10 @@ from fediverse.content import (
 )
 from fediverse.errors import NotFound, ValidationError
 from fediverse.notifications import notify, withdraw
+from fediverse.polls import PollDraft
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
+from fediverse.storage import polls as poll_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
@@ -48,6 +50,7 @@ class Draft:
     in_reply_to_id: int | None = None
     media_ids: list[int] = field(default_factory=list)
     application_id: int | None = None
+    poll: PollDraft | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ async def post_status(
         )
     if len(draft.media_ids) > MAX_MEDIA:
         raise ValidationError(f"At most {MAX_MEDIA} media attachments", field="media_ids")
+    if draft.poll is not None and draft.media_ids:
+        raise ValidationError("Cannot attach both media and a poll", field="poll")
 
     parent: Status | None = None
     if draft.in_reply_to_id is not None:
@@ -204,10 +209,15 @@ async def post_status(
         if ctx.attach_media is None:
             raise ValidationError("Media attachments are not available", field="media_ids")
         await ctx.attach_media(conn, author.id, draft.media_ids, status_id)
+    if draft.poll is not None:
+        await polls.create_poll(
+            conn, status_id=status_id, author_id=author.id, draft=draft.poll, now=created_at
+        )
 
     status = await status_store.fetch_status(conn, status_id=status_id)
     assert status is not None
     await _notify_new_status(conn, status, mentioned_ids, parent)
+    await conversations.record_direct_status(conn, status=status, participant_ids=mentioned_ids)
     await events.record(conn, "status.created", status_id=status_id, account_id=author.id)
     return status
 
@@ -262,6 +272,7 @@ async def edit_status(
     media_ids: list[int] | None,
     ctx: PostingContext,
     media_snapshot: Callable[[Connection, int], Awaitable[list[dict[str, object]]]] | None = None,
+    poll: PollDraft | None = None,
 ) -> Status:
     """Edit one's own status, keeping every version in the edit history."""
     status = await status_store.fetch_status(conn, status_id=status_id)
@@ -269,6 +280,8 @@ async def edit_status(
         raise NotFound()
     if not text.strip() and not media_ids:
         raise ValidationError("Text can't be blank", field="status")
+    if poll is not None and media_ids:
+        raise ValidationError("Cannot attach both media and a poll", field="poll")
     new_spoiler = status.spoiler_text if spoiler_text is None else spoiler_text
     if text_length(text) + len(new_spoiler) > ctx.character_limit:
         raise ValidationError(
@@ -277,6 +290,7 @@ async def edit_status(
 
     async def snapshot(current: Status) -> None:
         media = await media_snapshot(conn, current.id) if media_snapshot else []
+        current_polls = await poll_store.list_polls_for_statuses(conn, status_ids=[current.id])
         await status_store.insert_edit(
             conn,
             values={
@@ -288,6 +302,11 @@ async def edit_status(
                 "spoiler_text": current.spoiler_text,
                 "sensitive": current.sensitive,
                 "media_attachments": media,
+                "poll": (
+                    {"options": [{"title": title} for title in current_polls[0].options]}
+                    if current_polls
+                    else None
+                ),
                 # Each version is dated when it was written, the original at posting time.
                 "created_at": current.edited_at or current.created_at,
             },
@@ -318,6 +337,10 @@ async def edit_status(
     await _store_tags(conn, status.id, text)
     if media_ids is not None and ctx.attach_media is not None:
         await ctx.attach_media(conn, editor.id, media_ids, status.id)
+    if poll is not None:
+        await polls.replace_poll(
+            conn, status_id=status.id, author_id=editor.id, draft=poll, now=datetime.now(UTC)
+        )
     updated = await status_store.fetch_status(conn, status_id=status.id)
     assert updated is not None
     await snapshot(updated)

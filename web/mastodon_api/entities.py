@@ -11,6 +11,7 @@ from typing import Any
 
 from fediverse.status_views import StatusView
 from fediverse.storage.accounts import Account
+from fediverse.storage.polls import Poll
 from fediverse.urls import LocalUrls
 from web.mastodon_api.media_entities import render_media_attachment
 
@@ -169,7 +170,11 @@ def render_status(view: StatusView, urls: LocalUrls) -> dict[str, Any]:
         "tags": [{"name": name, "url": urls.tag(name)} for name in view.tags],
         "emojis": [],
         "card": None,
-        "poll": None,
+        "poll": (
+            None
+            if view.poll is None
+            else render_poll(view.poll, own_votes=view.own_votes, viewer_id=view.viewer_id)
+        ),
         "quote": None,
         "filtered": [],
     }
@@ -186,6 +191,37 @@ def render_status(view: StatusView, urls: LocalUrls) -> dict[str, Any]:
             entity["pinned"] = bool(view.pinned)
     for key, value in view.extras.items():
         entity[key] = value
+    return entity
+
+
+def render_poll(
+    poll: Poll,
+    *,
+    own_votes: list[int] | None,
+    viewer_id: int | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Poll entity. With hide_totals, option counts stay null until the poll ends, except for
+    its author; `voted`/`own_votes` only for a signed-in viewer (the author counts as voted,
+    as in Mastodon, so apps show the author the results)."""
+    expired = poll.expired_at(now or datetime.now(UTC))
+    show_counts = expired or not poll.hide_totals or poll.account_id == viewer_id
+    entity: dict[str, Any] = {
+        "id": str(poll.id),
+        "expires_at": iso(poll.expires_at),
+        "expired": expired,
+        "multiple": poll.multiple,
+        "votes_count": sum(poll.tallies),
+        "voters_count": poll.voters_count,
+        "options": [
+            {"title": title, "votes_count": count if show_counts else None}
+            for title, count in zip(poll.options, poll.tallies, strict=True)
+        ],
+        "emojis": [],
+    }
+    if viewer_id is not None:
+        entity["voted"] = poll.account_id == viewer_id or bool(own_votes)
+        entity["own_votes"] = list(own_votes or [])
     return entity
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -16,10 +17,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fediverse import media as media_domain
+from fediverse import scheduled as scheduled_domain
 from fediverse import statuses as status_domain
 from fediverse import threads
 from fediverse.errors import NotFound, ValidationError
 from fediverse.ids import parse_id
+from fediverse.polls import PollDraft, parse_poll_draft
 from fediverse.status_views import load_views
 from fediverse.statuses import Draft, PostingContext, parse_visibility
 from fediverse.storage import accounts as account_store
@@ -34,9 +37,10 @@ from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_status
 from web.mastodon_api.filters import apply_filters
 from web.mastodon_api.media_entities import render_media_attachment
+from web.mastodon_api.scheduled_statuses import parse_scheduled_at, render_scheduled_status
 from web.pagination import ACCOUNTS_MAX_LIMIT, add_link_header, parse_page
 from web.responses import JSONResponse
-from web.state import database_of, state_of, urls_of
+from web.state import AppState, database_of, state_of, urls_of
 
 # The app's services may hold a federation resolver for `@user@remote` mentions.
 MENTION_RESOLVER_SERVICE = "mention_resolver"
@@ -61,7 +65,11 @@ async def _attach_media(
 
 
 def _posting_context(request: Request) -> PostingContext:
-    state = state_of(request)
+    return posting_context_for(state_of(request))
+
+
+def posting_context_for(state: AppState) -> PostingContext:
+    """What posting needs from the app; also used by background work (scheduled statuses)."""
     return PostingContext(
         urls=state.urls,
         character_limit=state.settings.character_limit,
@@ -91,6 +99,16 @@ def _media_ids(params: Params) -> list[int]:
             raise ValidationError(f"media_ids contains an invalid id {raw!r}", field="media_ids")
         result.append(media_id)
     return result
+
+
+def _poll_draft(params: Params) -> PollDraft | None:
+    """`poll[options][]=...` (form) or `"poll": {...}` (JSON); absent or empty means none."""
+    raw = params.raw("poll")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, dict):
+        raise ValidationError("poll must be an object", field="poll")
+    return parse_poll_draft(raw)
 
 
 def _language(params: Params) -> str | None:
@@ -123,12 +141,6 @@ async def create_status(request: Request) -> Response:
     """POST /api/v1/statuses."""
     viewer, account = await require_account(request, "write:statuses")
     params = await read_params(request)
-    if params.raw("poll") is not None:
-        raise ValidationError("Polls are not supported on this server", field="poll")
-    if params.str("scheduled_at"):
-        raise ValidationError(
-            "Scheduled posts are not supported on this server", field="scheduled_at"
-        )
     visibility, local_only = parse_visibility(params.str("visibility"), params.bool("local_only"))
     in_reply_to_id = None
     raw_reply = params.str("in_reply_to_id")
@@ -146,11 +158,25 @@ async def create_status(request: Request) -> Response:
         in_reply_to_id=in_reply_to_id,
         media_ids=_media_ids(params),
         application_id=viewer.token.application_id,
+        poll=_poll_draft(params),
     )
     user = viewer.user
     assert user is not None
     idempotency_key = (request.headers.get("idempotency-key") or "").strip()[:255]
     urls = urls_of(request)
+    scheduled_at = parse_scheduled_at(params.str("scheduled_at"))
+    if scheduled_at is not None:
+        # Mastodon answers a ScheduledStatus instead of a Status.
+        async with database_of(request).transaction() as conn:
+            scheduled = await scheduled_domain.schedule(
+                conn,
+                author=account,
+                draft=draft,
+                scheduled_at=scheduled_at,
+                now=datetime.now(UTC),
+                idempotency=idempotency_key or None,
+            )
+            return JSONResponse(await render_scheduled_status(conn, scheduled, urls))
     async with database_of(request).transaction() as conn:
         if idempotency_key:
             previous_id = await status_store.fetch_idempotent_status_id(
@@ -236,8 +262,7 @@ async def edit_status(request: Request) -> Response:
     _, account = await require_account(request, "write:statuses")
     status_id = _status_id(request)
     params = await read_params(request)
-    if params.raw("poll") is not None:
-        raise ValidationError("Polls are not supported on this server", field="poll")
+    poll = _poll_draft(params)
     urls = urls_of(request)
     async with database_of(request).transaction() as conn:
         current = await status_store.fetch_status(conn, status_id=status_id)
@@ -254,6 +279,7 @@ async def edit_status(request: Request) -> Response:
             media_ids=_media_ids(params) if "media_ids" in params else None,
             ctx=_posting_context(request),
             media_snapshot=_media_snapshot(urls),
+            poll=poll,
         )
         body = await _render_one(conn, status, account.id, urls)
     return JSONResponse(body)
