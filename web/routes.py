@@ -29,6 +29,7 @@ from web.mastodon_api import (
     scheduled_statuses,
     search,
     statuses,
+    streaming,
     tags,
     timelines,
 )
@@ -65,6 +66,7 @@ def all_routes() -> list[BaseRoute]:
         filters,
         markers,
         preferences,
+        streaming,
         push,
         announcements,
         custom_emojis,
