@@ -14,6 +14,9 @@ from web.mastodon_api import (
     bookmarks,
     conversations,
     custom_emojis,
+    directory,
+    endorsements,
+    featured_tags,
     filters,
     follow_requests,
     instance,
@@ -32,6 +35,7 @@ from web.mastodon_api import (
     streaming,
     tags,
     timelines,
+    trends,
 )
 
 
@@ -69,6 +73,10 @@ def all_routes() -> list[BaseRoute]:
         streaming,
         push,
         announcements,
+        directory,
+        trends,
+        featured_tags,
+        endorsements,
         custom_emojis,
         nodeinfo,
         media_files,

@@ -422,21 +422,6 @@ async def account_lists(request: Request) -> Response:
     )
 
 
-async def featured_tags(request: Request) -> Response:
-    """Featured hashtags are not offered here yet: every account features none."""
-    await read_viewer(request, "read:accounts")
-    account_id = _account_id(request)
-    async with database_of(request).connection() as conn:
-        await profiles.fetch_account(conn, account_id)
-    return JSONResponse([])
-
-
-async def endorsements(request: Request) -> Response:
-    """Endorsed accounts are not offered here yet: the list is always empty."""
-    await require_account(request, "read:accounts")
-    return JSONResponse([])
-
-
 # --- acting on accounts ----------------------------------------------------------------------
 
 
@@ -599,12 +584,10 @@ routes: list[BaseRoute] = [
     Route(f"{_PREFIX}/{{id}}/followers", followers, methods=["GET"]),
     Route(f"{_PREFIX}/{{id}}/following", following, methods=["GET"]),
     Route(f"{_PREFIX}/{{id}}/lists", account_lists, methods=["GET"]),
-    Route(f"{_PREFIX}/{{id}}/featured_tags", featured_tags, methods=["GET"]),
     *[
         Route(f"{_PREFIX}/{{id}}/{action}", _action_endpoint(action), methods=["POST"])
         for action in _ACTIONS
     ],
     Route("/api/v1/blocks", blocks, methods=["GET"]),
     Route("/api/v1/mutes", mutes, methods=["GET"]),
-    Route("/api/v1/endorsements", endorsements, methods=["GET"]),
 ]
