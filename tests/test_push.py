@@ -29,6 +29,9 @@ from fediverse.storage import push as push_store
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
 from tests.factories import StaffMember, make_staff
+from web.app import FEDERATION_CLIENT_SERVICE
+from web.background import build_workers
+from web.state import AppState
 
 PUSH_HOST = "push.example"
 ENDPOINT = f"https://{PUSH_HOST}/send/device-1"
@@ -432,3 +435,24 @@ async def test_a_gone_subscription_is_deleted(
     await mention(client, bob, "alice")
     assert await worker.run_until_idle() == 0
     assert receiver.requests == 1
+
+
+async def test_the_background_workers_of_serve_deliver_pushes(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    receiver: PushReceiver,
+    worker: PushWorker,
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    await subscribe(client, alice, receiver, alerts={"mention": True})
+    await mention(client, bob, "alice")
+    state = AppState(
+        settings=settings,
+        database=database,
+        urls=LocalUrls(settings),
+        services={FEDERATION_CLIENT_SERVICE: worker.client},
+    )
+    await build_workers(state).run_until_idle()
+    assert [payload["notification_type"] for payload in receiver.received] == ["mention"]

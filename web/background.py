@@ -19,6 +19,7 @@ from typing import Protocol
 from federation.client import FederationClient, FetchError
 from federation.delivery import DeliveryNetworkError, DeliveryWorker, Poster
 from federation.signatures import RequestSigner, Scheme
+from federation.webpush import PushWorker, vapid_subject
 from fediverse.config import Settings
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
@@ -87,11 +88,19 @@ class Workers:
                 group.create_task(worker.run_forever(stop))
 
 
+def push_worker(state: AppState, client: FederationClient, clock: Clock) -> PushWorker:
+    """Web Push deliveries, sent through the same FederationClient."""
+    subject = vapid_subject(state.settings.contact_email, state.settings.base_url)
+    return PushWorker(state.database, client, state.urls, subject=subject, clock=clock)
+
+
 def build_workers(state: AppState, *, clock: Clock = _utcnow) -> Workers:
     """The workers for an app whose federation services are wired (`wire_federation`)."""
     client = state.services[FEDERATION_CLIENT_SERVICE]
     deliveries = DeliveryWorker(state.database, delivery_poster(client), clock=clock)
-    return Workers(deliveries=deliveries, all=(deliveries,))
+    return Workers(
+        deliveries=deliveries, all=(deliveries, push_worker(state, client, clock))
+    )
 
 
 async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
