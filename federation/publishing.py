@@ -261,6 +261,10 @@ class Publisher:
         if visibility != Visibility.DIRECT:
             inboxes.update(await recipients.list_follower_inboxes(conn, account_id=author.id))
         mentioned = [i for i in payload.get("mentioned_ids") or [] if isinstance(i, int)]
+        parent_author = _int(payload, "in_reply_to_account_id")
+        if parent_author is not None and visibility != Visibility.DIRECT:
+            # The remote author of the parent was told of the reply; tell them it is gone.
+            mentioned.append(parent_author)
         inboxes.update(await recipients.list_preferred_inboxes(conn, account_ids=mentioned))
         activity = ap.render_delete(uri, author, self.urls)
         return [Outgoing(activity, author.id, sorted(inboxes), status_id)]

@@ -449,9 +449,14 @@ async def block(conn: Connection, *, account: Account, target: Account) -> Relat
 
 
 async def unblock(conn: Connection, *, account: Account, target: Account) -> Relationship:
-    if await store.delete_block(conn, account_id=account.id, target_account_id=target.id):
+    block_id = await store.delete_block(conn, account_id=account.id, target_account_id=target.id)
+    if block_id is not None:
         await events.record(
-            conn, "block.undone", account_id=account.id, target_account_id=target.id
+            conn,
+            "block.undone",
+            block_id=block_id,
+            account_id=account.id,
+            target_account_id=target.id,
         )
     return await relationship(conn, account_id=account.id, target_id=target.id)
 

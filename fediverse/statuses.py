@@ -384,6 +384,7 @@ async def delete_status(
         local_only=status.local_only,
         local=bool(author and author.is_local),
         reblog_of_id=status.reblog_of_id,
+        in_reply_to_account_id=status.in_reply_to_account_id,
         reblog_ids=reblog_ids,
         mentioned_ids=mentioned,
     )
@@ -398,8 +399,9 @@ async def favourite(conn: Connection, *, account: Account, status_id: int) -> St
     status = await fetch_visible(conn, status_id, account.id)
     if status.reblog_of_id is not None:
         status = await fetch_visible(conn, status.reblog_of_id, account.id)
+    favourite_id = ids.new_id()
     created = await interactions.insert_favourite(
-        conn, favourite_id=ids.new_id(), account_id=account.id, status_id=status.id
+        conn, favourite_id=favourite_id, account_id=account.id, status_id=status.id
     )
     if created:
         await notify(
@@ -410,7 +412,13 @@ async def favourite(conn: Connection, *, account: Account, status_id: int) -> St
             status_id=status.id,
             recipient_is_local=status.local,
         )
-        await events.record(conn, "favourite.created", status_id=status.id, account_id=account.id)
+        await events.record(
+            conn,
+            "favourite.created",
+            favourite_id=favourite_id,
+            status_id=status.id,
+            account_id=account.id,
+        )
     return await fetch_visible(conn, status.id, account.id)
 
 
@@ -418,7 +426,10 @@ async def unfavourite(conn: Connection, *, account: Account, status_id: int) -> 
     status = await fetch_visible(conn, status_id, account.id)
     if status.reblog_of_id is not None:
         status = await fetch_visible(conn, status.reblog_of_id, account.id)
-    if await interactions.delete_favourite(conn, account_id=account.id, status_id=status.id):
+    favourite_id = await interactions.delete_favourite(
+        conn, account_id=account.id, status_id=status.id
+    )
+    if favourite_id is not None:
         await withdraw(
             conn,
             recipient_id=status.account_id,
@@ -426,7 +437,13 @@ async def unfavourite(conn: Connection, *, account: Account, status_id: int) -> 
             type="favourite",
             status_id=status.id,
         )
-        await events.record(conn, "favourite.deleted", status_id=status.id, account_id=account.id)
+        await events.record(
+            conn,
+            "favourite.deleted",
+            favourite_id=favourite_id,
+            status_id=status.id,
+            account_id=account.id,
+        )
     return await fetch_visible(conn, status.id, account.id)
 
 

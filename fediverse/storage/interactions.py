@@ -20,11 +20,14 @@ async def insert_favourite(
     return result.endswith(" 1")
 
 
-async def delete_favourite(conn: Connection, *, account_id: int, status_id: int) -> bool:
-    result = await conn.execute(
-        "DELETE FROM favourites WHERE account_id = $1 AND status_id = $2", account_id, status_id
+async def delete_favourite(conn: Connection, *, account_id: int, status_id: int) -> int | None:
+    """Remove a favourite; returns its id (None when there was none)."""
+    value = await conn.fetchval(
+        "DELETE FROM favourites WHERE account_id = $1 AND status_id = $2 RETURNING id",
+        account_id,
+        status_id,
     )
-    return result.endswith(" 1")
+    return None if value is None else int(value)
 
 
 async def insert_bookmark(

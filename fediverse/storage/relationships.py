@@ -220,13 +220,16 @@ async def insert_block(
     return bool(result.endswith(" 1"))
 
 
-async def delete_block(conn: Connection, *, account_id: int, target_account_id: int) -> bool:
-    result = await conn.execute(
-        "DELETE FROM blocks WHERE account_id = $1 AND target_account_id = $2",
+async def delete_block(
+    conn: Connection, *, account_id: int, target_account_id: int
+) -> int | None:
+    """Remove a block; returns its id (None when there was none)."""
+    value = await conn.fetchval(
+        "DELETE FROM blocks WHERE account_id = $1 AND target_account_id = $2 RETURNING id",
         account_id,
         target_account_id,
     )
-    return bool(result.endswith(" 1"))
+    return None if value is None else int(value)
 
 
 async def fetch_block_exists(conn: Connection, *, account_id: int, target_account_id: int) -> bool:
