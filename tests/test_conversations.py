@@ -110,9 +110,8 @@ async def test_delete_removes_the_conversation_for_its_owner_only(
     await direct(client, alice, "@bob psst")
     bob_conversation = (await conversations(client, bob))[0]
 
-    assert (
-        await client.delete(f"/api/v1/conversations/{bob_conversation['id']}", headers=alice.headers)
-    ).status_code == 404
+    path = f"/api/v1/conversations/{bob_conversation['id']}"
+    assert (await client.delete(path, headers=alice.headers)).status_code == 404
     deleted = await client.delete(
         f"/api/v1/conversations/{bob_conversation['id']}", headers=bob.headers
     )
@@ -130,7 +129,7 @@ async def test_a_non_participant_never_sees_the_conversation(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
     alice = await make_staff(database, settings, "alice")
-    bob = await make_staff(database, settings, "bob")
+    await make_staff(database, settings, "bob")
     outsider = await make_staff(database, settings, "outsider")
     await direct(client, alice, "@bob between us")
     await client.post(

@@ -249,7 +249,8 @@ async def test_someone_outside_a_private_posts_audience_gets_404_for_its_poll(
     await follow(database, follower, alice)
     poll_id = (await post_poll(client, alice, visibility="private"))["poll"]["id"]
 
-    assert (await client.get(f"/api/v1/polls/{poll_id}", headers=outsider.headers)).status_code == 404
+    hidden = await client.get(f"/api/v1/polls/{poll_id}", headers=outsider.headers)
+    assert hidden.status_code == 404
     assert (await client.get(f"/api/v1/polls/{poll_id}")).status_code == 404
     assert (await vote(client, outsider, poll_id, 0)).status_code == 404
     assert (await vote(client, follower, poll_id, 0)).status_code == 200

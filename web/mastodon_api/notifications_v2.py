@@ -97,9 +97,9 @@ async def render_grouped(
     full_ids = set(accounts)
     partial: list[dict[str, Any]] = []
     if expand_accounts == "partial_avatars":
-        # The newest account of each group and status authors in full, the rest as avatars.
+        # The newest account of each group in full, the rest as avatars (statuses carry
+        # their own authors).
         full_ids = {g.sample_account_ids[0] for g in kept if g.sample_account_ids}
-        full_ids |= {v.status.account_id for v in views.values()}
         partial = [
             _partial_account(accounts[i], urls)
             for i in account_ids
