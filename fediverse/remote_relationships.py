@@ -27,9 +27,10 @@ async def receive_block(
 
 
 async def receive_unblock(conn: Connection, *, blocker: Account, target: Account) -> bool:
-    return await relationship_store.delete_block(
+    removed = await relationship_store.delete_block(
         conn, account_id=blocker.id, target_account_id=target.id
     )
+    return removed is not None
 
 
 async def receive_move(conn: Connection, *, old: Account, new: Account) -> int:

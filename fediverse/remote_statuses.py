@@ -358,7 +358,10 @@ async def receive_favourite(
 
 
 async def undo_favourite(conn: Connection, *, account: Account, status_id: int) -> bool:
-    removed = await interactions.delete_favourite(conn, account_id=account.id, status_id=status_id)
+    removed = (
+        await interactions.delete_favourite(conn, account_id=account.id, status_id=status_id)
+        is not None
+    )
     if removed:
         status = await status_store.fetch_status(conn, status_id=status_id)
         if status is not None:
