@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,17 +20,26 @@ from federation.actors import (
     store_remote_actor,
 )
 from federation.client import FetchError
+from federation.ingest import (
+    NOTE_TYPES,
+    ActivityIgnored,
+    ActivityRejected,
+    FetchFailed,
+    IngestContext,
+    attributed_to,
+    ingest_note,
+)
 from federation.webfinger import JrdFetcher, WebfingerError, lookup
 from fediverse.content import sanitize_html
 from fediverse.search import Resolved
 from fediverse.storage import accounts as account_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
+from fediverse.urls import LocalUrls
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(days=1)
-STATUS_TYPES = frozenset({"Note", "Question", "Article", "Page"})
 
 Clock = Callable[[], datetime]
 
@@ -39,12 +48,16 @@ class RemoteFetcher(JrdFetcher, DocumentFetcher, Protocol):
     """What the resolver needs of `federation.client.FederationClient`."""
 
 
-# Stores a fetched remote post (with its author already stored); returns its status id.
-# The inbox side implements it (federation/ingest.py); without one, URLs of posts are not found.
-StatusIngester = Callable[[Connection, dict[str, Any]], Awaitable[int | None]]
-
 # What "cannot be found" looks like on the way: network, parsing, origin checks.
-_NOT_FOUND_ERRORS = (FetchError, WebfingerError, ActorRejected, ValueError)
+_NOT_FOUND_ERRORS = (
+    FetchError,
+    WebfingerError,
+    ActorRejected,
+    ValueError,
+    ActivityRejected,
+    ActivityIgnored,
+    FetchFailed,
+)
 
 
 def _utcnow() -> datetime:
@@ -69,14 +82,13 @@ class Resolver:
         self,
         client: RemoteFetcher,
         *,
-        local_domain: str,
-        ingest_status: StatusIngester | None = None,
+        urls: LocalUrls,
         clock: Clock = _utcnow,
         stale_after: timedelta = STALE_AFTER,
     ) -> None:
         self.client = client
-        self.local_domain = local_domain.lower()
-        self.ingest_status = ingest_status
+        self.urls = urls
+        self.local_domain = host_of(urls.base)
         self.clock = clock
         self.stale_after = stale_after
 
@@ -176,6 +188,19 @@ class Resolver:
             log.info("cannot fetch actor %s: %s", url, error)
             return None
 
+    async def _store_status(self, conn: Connection, document: dict[str, Any]) -> int:
+        """A post fetched from its origin, stored with its author (and reply parents) as the
+        inbox stores delivered ones."""
+        author_uri = attributed_to(document)
+        if author_uri is None:
+            raise ActivityRejected("the post has no attributedTo")
+        ctx = IngestContext(conn=conn, fetcher=self.client, urls=self.urls, now=self.clock())
+        author = await self.account_by_actor_url(conn, author_uri)
+        if author is None:
+            raise ActivityRejected(f"its author {author_uri} cannot be fetched")
+        status, _ = await ingest_note(ctx, document, author=author, activity_uri=None)
+        return status.id
+
     # --- URLs -----------------------------------------------------------------------------
 
     async def resolve_url(self, conn: Connection, url: str) -> Resolved:
@@ -202,18 +227,10 @@ class Resolver:
                 log.info("%s is not a usable actor: %s", url, error)
                 return Resolved()
             return Resolved(account_id=(await self._store(conn, actor)).id)
-        if kind in STATUS_TYPES and self.ingest_status is not None:
-            author_url = id_of(document.get("attributedTo"))
-            if author_url is None or host_of(author_url) != host_of(ident or url):
-                log.info("%s has no author on its own host", url)
-                return Resolved()
-            author = await self.account_by_actor_url(conn, author_url)
-            if author is None:
-                return Resolved()
+        if kind in NOTE_TYPES:
             try:
-                status_id = await self.ingest_status(conn, document)
+                return Resolved(status_id=await self._store_status(conn, document))
             except _NOT_FOUND_ERRORS as error:
                 log.info("cannot store %s: %s", url, error)
                 return Resolved()
-            return Resolved(status_id=status_id)
         return Resolved()

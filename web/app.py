@@ -19,7 +19,7 @@ from federation.actors import fetch_actor_key, load_instance_signer
 from federation.client import FederationClient
 from federation.client import Resolver as AddressResolver
 from federation.keys import AccountKeyStore, FetchedKey, KeyResolver
-from federation.resolver import Resolver, StatusIngester
+from federation.resolver import Resolver
 from fediverse.config import Settings
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
@@ -42,7 +42,6 @@ async def wire_federation(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     address_resolver: AddressResolver | None = None,
-    ingest_status: StatusIngester | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """Put the federation services in `state.services`; returns what closes them.
 
@@ -66,7 +65,7 @@ async def wire_federation(
     async def fetch_key(key_id: str) -> FetchedKey:
         return await fetch_actor_key(client, key_id)
 
-    remote = Resolver(client, local_domain=state.settings.domain, ingest_status=ingest_status)
+    remote = Resolver(client, urls=state.urls)
     services[FEDERATION_CLIENT_SERVICE] = client
     services[INSTANCE_SIGNER_SERVICE] = signer
     services[KEY_RESOLVER_SERVICE] = KeyResolver(fetch_key, store=AccountKeyStore(state.database))

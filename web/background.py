@@ -18,6 +18,8 @@ from typing import Protocol
 
 from federation.client import FederationClient, FetchError
 from federation.delivery import DeliveryNetworkError, DeliveryWorker, Poster
+from federation.inbox_worker import InboxWorker
+from federation.publishing import Publisher
 from federation.signatures import RequestSigner, Scheme
 from federation.webpush import PushWorker, vapid_subject
 from fediverse.config import Settings
@@ -67,7 +69,9 @@ def delivery_poster(client: FederationClient) -> Poster:
 class Workers:
     """The process's queue workers, in the order a step runs them."""
 
+    publisher: Publisher
     deliveries: DeliveryWorker
+    inbox: InboxWorker
     all: tuple[QueueWorker, ...]
 
     async def run_until_idle(self) -> int:
@@ -97,9 +101,15 @@ def push_worker(state: AppState, client: FederationClient, clock: Clock) -> Push
 def build_workers(state: AppState, *, clock: Clock = _utcnow) -> Workers:
     """The workers for an app whose federation services are wired (`wire_federation`)."""
     client = state.services[FEDERATION_CLIENT_SERVICE]
+    publisher = Publisher(state.database, state.urls, state.settings)
     deliveries = DeliveryWorker(state.database, delivery_poster(client), clock=clock)
+    inbox = InboxWorker(state.database, client, state.urls, state.settings, clock=clock)
+    # Inbox first (it may record events, e.g. an Accept to send), then publish, then deliver.
     return Workers(
-        deliveries=deliveries, all=(deliveries, push_worker(state, client, clock))
+        publisher=publisher,
+        deliveries=deliveries,
+        inbox=inbox,
+        all=(inbox, publisher, deliveries, push_worker(state, client, clock)),
     )
 
 
@@ -142,9 +152,11 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
     close_federation = await wire_federation(state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
     try:
         log.info("worker running for %s", settings.base_url)
         workers = build_workers(state)
@@ -154,5 +166,7 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
         stopped.cancel()
         await _stop_tasks(stop, [task])
     finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
         await close_federation()
         await database.close()

@@ -164,6 +164,7 @@ class World:
         self.router = HostRouter()
         self.instances: dict[str, Instance] = {}
         self._exits = contextlib.AsyncExitStack()
+        self._database_names: list[str] = []
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -183,7 +184,7 @@ class World:
 
     async def add_instance(self, domain: str, **setting_overrides: Any) -> Instance:
         name = await clone_database(self.server_url, self.template)
-        self._exits.push_async_callback(drop_database, self.server_url, name)
+        self._database_names.append(name)
         data_dir = Path(tempfile.mkdtemp(prefix=f"world-{domain}-"))
         self._exits.callback(shutil.rmtree, data_dir, True)
         settings = load_settings(
@@ -228,6 +229,11 @@ class World:
             for http in instance._clients:
                 await http.aclose()
         await self._exits.aclose()
+        # Each DROP DATABASE waits for a checkpoint (~1 s here); concurrent drops share one.
+        await asyncio.gather(
+            *(drop_database(self.server_url, name) for name in self._database_names)
+        )
+        self._database_names.clear()
 
     async def settle(self, *, max_rounds: int = 100) -> int:
         """Step every instance's workers (publisher, deliveries, inbox) until all are idle."""
