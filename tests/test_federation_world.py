@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from federation.delivery import DeliveryWorker
 from fediverse.storage import accounts as account_store
 from tests.factories import StaffMember
 from tests.fakes.world import Instance, World
-from web.background import delivery_poster
+from web.background import delivery_poster, start_background
 
 
 @pytest.fixture
@@ -582,3 +582,27 @@ async def test_a_delivery_worker_killed_mid_queue_loses_nothing(world: World) ->
     await world.settle()
 
     assert status["uri"] in await bob.home_uris()
+
+
+async def test_workers_started_with_the_app_federate_on_their_own(world: World) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await following(world, bob, alice)
+    # What `fediverse serve` starts (run_workers on): LISTEN/NOTIFY loops, nobody stepping them.
+    stops = [
+        await start_background(
+            replace(instance.state, settings=instance.settings.with_overrides(run_workers=True))
+        )
+        for instance in world.instances.values()
+    ]
+    try:
+        status = await alice.post("delivered by the running workers")
+        for _ in range(750):  # poll the condition for at most ~15 s
+            if status["uri"] in await bob.home_uris():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the running workers never delivered the post")
+    finally:
+        for stop in stops:
+            await stop()

@@ -147,7 +147,7 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[Middleware(StripTrailingSlash)],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.fediverse = state

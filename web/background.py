@@ -23,9 +23,11 @@ from federation.publishing import Publisher
 from federation.signatures import RequestSigner, Scheme
 from federation.webpush import PushWorker, vapid_subject
 from fediverse.config import Settings
+from fediverse.scheduled import run_timed_work
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
 from web.app import FEDERATION_CLIENT_SERVICE, wire_federation
+from web.mastodon_api.statuses import posting_context_for
 from web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,9 @@ async def start_background(state: AppState) -> Callable[[], Awaitable[None]]:
     if state.settings.run_workers:
         workers = build_workers(state)
         tasks.append(asyncio.create_task(workers.run_forever(stop), name="fediverse-workers"))
+        # Polls that end and scheduled statuses that fall due (fediverse/scheduled.py).
+        timed = run_timed_work(state.database, posting_context_for(state), stop)
+        tasks.append(asyncio.create_task(timed, name="fediverse-timed-work"))
 
     async def stop_all() -> None:
         await _stop_tasks(stop, tasks)
@@ -152,7 +157,7 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
     close_federation = await wire_federation(state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    handled: list[int] = []
+    handled: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
@@ -161,10 +166,12 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
         log.info("worker running for %s", settings.base_url)
         workers = build_workers(state)
         task = asyncio.create_task(workers.run_forever(stop), name="fediverse-workers")
+        timed = run_timed_work(state.database, posting_context_for(state), stop)
+        timed_task = asyncio.create_task(timed, name="fediverse-timed-work")
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        await _stop_tasks(stop, [task])
+        await _stop_tasks(stop, [task, timed_task])
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
