@@ -8,6 +8,7 @@ app's background runs, which also closes expired polls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -207,12 +208,13 @@ async def publish_due_scheduled(database: Database, now: datetime, ctx: PostingC
 async def run_timed_work(
     database: Database,
     ctx: PostingContext,
+    stop: asyncio.Event,
     *,
     interval_seconds: float = TIMED_WORK_INTERVAL_SECONDS,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Forever: close ended polls and post due statuses, then wait `interval_seconds`."""
-    while True:
+    """Until `stop` is set: close ended polls and post due statuses, every `interval_seconds`."""
+    while not stop.is_set():
         try:
             now = clock()
             while True:
@@ -220,8 +222,7 @@ async def run_timed_work(
                     if await polls.close_expired_polls(conn, now) < polls.CLOSE_BATCH:
                         break
             await publish_due_scheduled(database, now, ctx)
-        except asyncio.CancelledError:
-            raise
         except Exception:  # a task boundary: log and keep the loop alive
             log.exception("timed work failed")
-        await asyncio.sleep(interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)

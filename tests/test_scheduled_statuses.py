@@ -3,6 +3,7 @@ publishing when due."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 from starlette.applications import Starlette
 
 from fediverse.config import Settings
-from fediverse.scheduled import publish_due_scheduled
+from fediverse.scheduled import publish_due_scheduled, run_timed_work
 from fediverse.storage.database import Database
 from tests.factories import StaffMember, make_staff
 from tests.test_timelines import next_link
@@ -151,3 +152,31 @@ async def test_a_scheduled_reply_whose_parent_is_gone_is_dropped(
     assert (await client.get("/api/v1/scheduled_statuses", headers=alice.headers)).json() == []
     statuses = await client.get(f"/api/v1/accounts/{alice.id}/statuses", headers=alice.headers)
     assert [s["in_reply_to_id"] for s in statuses.json()] == [None]
+
+
+async def test_the_timed_work_loop_publishes_due_posts_and_closes_ended_polls(
+    app: Starlette, client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    poll = {"options": ["yes", "no"], "expires_in": 300}
+    posted = await client.post(
+        "/api/v1/statuses", headers=alice.headers, json={"status": "now", "poll": poll}
+    )
+    assert posted.status_code == 200
+    await schedule(client, alice, at(timedelta(minutes=10)))
+    stop = asyncio.Event()
+
+    def one_pass_an_hour_ahead() -> datetime:
+        stop.set()  # the loop finishes the pass it is starting, then ends
+        return datetime.now(UTC) + timedelta(hours=1)
+
+    await run_timed_work(
+        database, posting_context_for(app.state.fediverse), stop, clock=one_pass_an_hour_ahead
+    )
+
+    statuses = await client.get(f"/api/v1/accounts/{alice.id}/statuses", headers=alice.headers)
+    assert [s["content"] for s in statuses.json()] == ["<p>later</p>", "<p>now</p>"]
+    notifications = await client.get(
+        "/api/v1/notifications", headers=alice.headers, params={"types[]": "poll"}
+    )
+    assert [n["status"]["id"] for n in notifications.json()] == [posted.json()["id"]]
