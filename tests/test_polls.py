@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+from mastodon import Mastodon
 
-from fediverse.config import Settings
+from fediverse.config import Settings, load_settings
 from fediverse.polls import close_expired_polls
 from fediverse.storage.database import Database
 from tests.factories import StaffMember, make_staff
+from tests.live_server import LiveServer
 from tests.test_timelines import follow
 
 
@@ -327,3 +330,58 @@ async def test_editing_the_poll_options_resets_the_votes(
     assert history[0]["poll"] == {
         "options": [{"title": "pizza"}, {"title": "salad"}, {"title": "soup"}]
     }
+
+
+async def test_mastodon_py_agrees_on_polls_grouped_notifications_and_conversations(
+    live_server: LiveServer, database: Database, tmp_path: Path
+) -> None:
+    """A second client library against the real server (`fediverse serve`)."""
+    live_settings = load_settings(
+        environ={},
+        domain=live_server.domain,
+        scheme="http",
+        data_dir=tmp_path / "unused",
+        secret_key="test",
+    )
+    people = {
+        name: await make_staff(database, live_settings, name) for name in ("alice", "bob", "carol")
+    }
+    api = {
+        name: Mastodon(
+            access_token=member.token,
+            api_base_url=live_server.base_url,
+            request_timeout=30,
+            ratelimit_method="throw",
+        )
+        for name, member in people.items()
+    }
+
+    status = api["alice"].status_post(
+        "Lunch?", poll=api["alice"].make_poll(["pizza", "salad"], expires_in=600)
+    )
+    bob_view = api["bob"].poll_vote(status.poll.id, [1])
+    api["carol"].poll_vote(status.poll.id, 1)
+    results = api["alice"].poll(status.poll.id)
+
+    assert bob_view.voted is True and bob_view.own_votes == [1]
+    assert [option.votes_count for option in results.options] == [0, 2]
+    assert results.voters_count == 2 and results.expired is False
+
+    api["bob"].status_favourite(status.id)
+    api["carol"].status_favourite(status.id)
+    grouped = api["alice"].grouped_notifications(expand_accounts="full")
+    [group] = [g for g in grouped.notification_groups if g.type == "favourite"]
+    assert group.notifications_count == 2
+    assert [str(i) for i in group.sample_account_ids] == [people["carol"].id, people["bob"].id]
+    assert str(group.status_id) == str(status.id)
+    accounts = api["alice"].grouped_notification_accounts(group.group_key)
+    assert [a.username for a in accounts] == ["carol", "bob"]
+    assert api["alice"].unread_grouped_notifications_count() == 1
+
+    message = api["alice"].status_post("@bob a secret", visibility="direct")
+    [conversation] = api["bob"].conversations()
+    assert conversation.unread is True
+    assert [a.username for a in conversation.accounts] == ["alice"]
+    assert str(conversation.last_status.id) == str(message.id)
+    assert api["bob"].conversations_read(conversation.id).unread is False
+    assert api["carol"].conversations() == []
