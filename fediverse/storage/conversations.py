@@ -109,4 +109,4 @@ async def delete_conversation(conn: Connection, *, account_id: int, conversation
         account_id,
         conversation_id,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))

@@ -286,7 +286,7 @@ async def insert_filtered_notification(
         status_id,
         group_key,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def upsert_request(

@@ -98,7 +98,7 @@ async def update_scheduled_at(
 
 async def delete_scheduled(conn: Connection, *, scheduled_id: int) -> bool:
     result = await conn.execute("DELETE FROM scheduled_statuses WHERE id = $1", scheduled_id)
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def claim_due(conn: Connection, *, now: datetime) -> ScheduledStatus | None:
