@@ -48,7 +48,7 @@ async def insert_activity(
         activity_type,
         payload,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def claim_due(

@@ -130,7 +130,7 @@ async def insert_block_with_uri(
         target_account_id,
         uri,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def delete_statuses_of_account(conn: Connection, *, account_id: int) -> int:

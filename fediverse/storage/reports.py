@@ -50,7 +50,7 @@ async def insert_report(
         uri,
         forwarded,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def list_reports_about(conn: Connection, *, target_account_id: int) -> list[Report]:
