@@ -192,6 +192,86 @@ async def vote(
     return updated
 
 
+# --- for federation: remote polls and remote votes ------------------------------------------
+
+
+async def store_remote_poll(
+    conn: Connection,
+    *,
+    status_id: int,
+    author_id: int,
+    options: list[str],
+    multiple: bool,
+    expires_at: datetime | None,
+    tallies: list[int],
+    voters_count: int,
+) -> int:
+    """A remote `Question`: store it the first time, then take the counts its server sends."""
+    current = await poll_store.fetch_poll_of_status(conn, status_id=status_id)
+    if current is not None and current.options == options:
+        await poll_store.update_remote_tallies(
+            conn, poll_id=current.id, tallies=tallies, voters_count=voters_count
+        )
+        return current.id
+    await poll_store.delete_poll_of_status(conn, status_id=status_id)
+    poll_id = ids.new_id()
+    await poll_store.insert_poll(
+        conn,
+        poll_id=poll_id,
+        status_id=status_id,
+        account_id=author_id,
+        options=options,
+        multiple=multiple,
+        hide_totals=False,
+        expires_at=expires_at,
+    )
+    await poll_store.update_remote_tallies(
+        conn, poll_id=poll_id, tallies=tallies, voters_count=voters_count
+    )
+    await status_store.update_status(conn, status_id=status_id, changes={"poll_id": poll_id})
+    return poll_id
+
+
+async def record_remote_vote(
+    conn: Connection, *, voter: Account, status_id: int, option_title: str, uri: str, now: datetime
+) -> bool:
+    """A remote account's vote on one of our polls (a `Note` with `name` replying to the
+    `Question`). The same rules as local votes; an unknown or repeated vote is ignored, since
+    peers are told nothing back. Returns whether it was counted."""
+    poll = await poll_store.fetch_poll_of_status(conn, status_id=status_id)
+    if poll is None or await poll_store.fetch_vote_exists(conn, uri=uri):
+        return False
+    # The audience rule, and never an internal (local-only) post for someone outside.
+    status = await status_store.fetch_visible_status(conn, status_id=status_id, viewer_id=voter.id)
+    if status is None or (status.local_only and not voter.is_local):
+        return False
+    locked = await poll_store.fetch_poll_for_update(conn, poll_id=poll.id)
+    if locked is None or locked.expired_at(now) or locked.account_id == voter.id:
+        return False
+    if option_title not in locked.options:
+        return False
+    choice = locked.options.index(option_title)
+    previous = (
+        await poll_store.list_own_choices(conn, account_id=voter.id, poll_ids=[locked.id])
+    ).get(locked.id, [])
+    if previous and (not locked.multiple or choice in previous):
+        return False
+    await poll_store.insert_votes(
+        conn,
+        poll_id=locked.id,
+        account_id=voter.id,
+        choices=[choice],
+        vote_ids=[ids.new_id()],
+        uri=uri,
+    )
+    await poll_store.add_to_tallies(
+        conn, poll_id=locked.id, choices=[choice], new_voter=not previous
+    )
+    # Our Question's counts changed: federation sends an Update to the voters' servers.
+    await events.record(conn, "poll.updated", poll_id=locked.id, status_id=status_id)
+    return True
+
+
 async def _notify_poll_ended(conn: Connection, *, recipient_id: int, poll: Poll) -> None:
     # Written directly: notify() skips self-notifications, but the author is told too.
     notification_id = ids.new_id()

@@ -9,8 +9,12 @@ from typing import Any
 import httpx
 from mastodon import Mastodon
 
+from fediverse import ids
 from fediverse.config import Settings, load_settings
-from fediverse.polls import close_expired_polls
+from fediverse.polls import close_expired_polls, record_remote_vote, store_remote_poll
+from fediverse.storage import accounts as account_store
+from fediverse.storage import statuses as status_store
+from fediverse.storage.accounts import Account
 from fediverse.storage.database import Database
 from tests.factories import StaffMember, make_staff
 from tests.live_server import LiveServer
@@ -385,3 +389,108 @@ async def test_mastodon_py_agrees_on_polls_grouped_notifications_and_conversatio
     assert str(conversation.last_status.id) == str(message.id)
     assert api["bob"].conversations_read(conversation.id).unread is False
     assert api["carol"].conversations() == []
+
+
+async def remote_account(database: Database, username: str) -> Account:
+    async with database.transaction() as conn:
+        account_id = await account_store.insert_account(
+            conn,
+            values={
+                "id": ids.new_id(),
+                "username": username,
+                "domain": "remote.example",
+                "uri": f"https://remote.example/users/{username}",
+            },
+        )
+        account = await account_store.fetch_account(conn, account_id=account_id)
+    assert account is not None
+    return account
+
+
+async def test_remote_votes_count_once_and_only_inside_the_audience(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    rita = await remote_account(database, "rita")
+    public = await post_poll(client, alice)
+    internal = await client.post(
+        "/api/v1/statuses",
+        headers=alice.headers,
+        json={
+            "status": "staff only",
+            "visibility": "local",
+            "poll": {"options": ["a", "b"], "expires_in": 600},
+        },
+    )
+    now = datetime.now(UTC)
+
+    async with database.transaction() as conn:
+        counted = [
+            await record_remote_vote(
+                conn, voter=rita, status_id=int(public["id"]), option_title=title, uri=uri, now=now
+            )
+            for title, uri in (
+                ("salad", "https://remote.example/votes/1"),
+                ("salad", "https://remote.example/votes/1"),  # redelivered
+                ("soup", "https://remote.example/votes/2"),  # a second vote, single choice
+                ("chips", "https://remote.example/votes/3"),  # no such option
+            )
+        ]
+        internal_vote = await record_remote_vote(
+            conn,
+            voter=rita,
+            status_id=int(internal.json()["id"]),
+            option_title="a",
+            uri="https://remote.example/votes/4",
+            now=now,
+        )
+
+    assert counted == [True, False, False, False]
+    assert internal_vote is False
+    poll = (await client.get(f"/api/v1/polls/{public['poll']['id']}", headers=alice.headers)).json()
+    assert [o["votes_count"] for o in poll["options"]] == [0, 1, 0]
+    async with database.connection() as conn:
+        kinds = await conn.fetch("SELECT kind FROM domain_events WHERE kind = 'poll.updated'")
+    assert len(kinds) == 1
+
+
+async def test_a_remote_question_is_stored_and_its_counts_follow_its_server(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    rita = await remote_account(database, "rita")
+    async with database.transaction() as conn:
+        status_id = ids.new_id()
+        await status_store.insert_status(
+            conn,
+            values={
+                "id": status_id,
+                "uri": "https://remote.example/notes/1",
+                "account_id": rita.id,
+                "local": False,
+                "content": "<p>Which?</p>",
+            },
+        )
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        first = await store_remote_poll(
+            conn, status_id=status_id, author_id=rita.id, options=["x", "y"], multiple=False,
+            expires_at=expires, tallies=[3, 4], voters_count=7,
+        )  # fmt: skip
+        again = await store_remote_poll(
+            conn, status_id=status_id, author_id=rita.id, options=["x", "y"], multiple=False,
+            expires_at=expires, tallies=[5, 4], voters_count=9,
+        )  # fmt: skip
+
+    assert first == again
+    status = (await client.get(f"/api/v1/statuses/{status_id}", headers=alice.headers)).json()
+    assert [o["votes_count"] for o in status["poll"]["options"]] == [5, 4]
+    assert status["poll"]["voters_count"] == 9
+    voted = await vote(client, alice, str(first), 0)
+    assert voted.status_code == 200, voted.text
+    assert [o["votes_count"] for o in voted.json()["options"]] == [6, 4]
+    async with database.connection() as conn:
+        event = await conn.fetchval(
+            "SELECT payload FROM domain_events WHERE kind = 'poll.voted' ORDER BY id DESC LIMIT 1"
+        )
+    assert event["poll_is_local"] is False
+    assert event["status_uri"] == "https://remote.example/notes/1"

@@ -103,16 +103,35 @@ async def list_own_choices(
 
 
 async def insert_votes(
-    conn: Connection, *, poll_id: int, account_id: int, choices: list[int], vote_ids: list[int]
+    conn: Connection,
+    *,
+    poll_id: int,
+    account_id: int,
+    choices: list[int],
+    vote_ids: list[int],
+    uri: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO poll_votes (id, poll_id, account_id, choice) "
-        "SELECT v.id, $1, $2, v.choice FROM unnest($3::bigint[], $4::integer[]) AS v(id, choice)",
+        "INSERT INTO poll_votes (id, poll_id, account_id, choice, uri) "
+        "SELECT v.id, $1, $2, v.choice, $5 "
+        "FROM unnest($3::bigint[], $4::integer[]) AS v(id, choice)",
         poll_id,
         account_id,
         vote_ids,
         choices,
+        uri,
     )
+
+
+async def fetch_poll_of_status(conn: Connection, *, status_id: int) -> Poll | None:
+    row = await conn.fetchrow(
+        f"SELECT {POLL_COLUMNS} FROM polls p WHERE p.status_id = $1", status_id
+    )
+    return None if row is None else _poll(row)
+
+
+async def fetch_vote_exists(conn: Connection, *, uri: str) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM poll_votes WHERE uri = $1)", uri))
 
 
 async def add_to_tallies(
