@@ -1,0 +1,412 @@
+"""Nothing leaks: random small worlds (tests/audience_world.py), every read path asked as every
+viewer (anonymous, each local person, each peer's account over a signed fetch), compared with
+an oracle written plainly in the test. Then relationships change and everything is asked again.
+
+Paths promising exactly the audience (status show, `statuses?id[]`, context, account statuses,
+bookmarks, favourites, favourited_by/reblogged_by, the status page, the AS2 object) are checked
+both ways; selections (timelines, search, notifications, conversations, streaming, outbox) are
+checked never to hold anything outside the audience.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+
+from federation.keys import AccountKeyStore, FetchedKey, KeyResolver
+from federation.signatures import sign_cavage
+from fediverse import streaming
+from fediverse.config import Settings
+from fediverse.storage.database import Database
+from fediverse.streaming import Stream, StreamKey
+from tests.audience_world import (
+    ANONYMOUS,
+    TAG,
+    WORD,
+    Model,
+    Post,
+    Viewer,
+    WorldSpec,
+    apply_change,
+    build_world,
+    may_see,
+    ok,
+    visible_ids,
+    world_specs,
+)
+from tests.test_publishing import REMOTE_KEY
+
+AS2 = "application/activity+json"
+# Tables that outlive an example: the schema's own, and keys the app has already cached.
+KEPT_TABLES = ("alembic_version", "instance_actor_keys", "vapid_keys")
+
+
+async def _reset(database: Database) -> None:
+    """Empty every table, so one cloned database serves every example."""
+    async with database.transaction() as conn:
+        names = [
+            row["tablename"]
+            for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> ALL($1::text[])",
+                list(KEPT_TABLES),
+            )
+        ]
+        await conn.execute(f"TRUNCATE {', '.join(names)} CASCADE")
+
+
+def _use_stored_keys(app: Any, database: Database) -> None:
+    """Peers' keys come from their account rows; nothing is fetched over the network."""
+
+    async def no_network(key_id: str) -> FetchedKey:
+        raise LookupError(f"tests do not fetch {key_id}")
+
+    app.state.fediverse.services["key_resolver"] = KeyResolver(
+        no_network, store=AccountKeyStore(database)
+    )
+
+
+def _headers(model: Model, viewer: Viewer) -> dict[str, str]:
+    return {} if viewer.index is None else model.people[viewer.index].headers
+
+
+def _excluded_by(model: Model, viewer: Viewer, author: int) -> bool:
+    """Threads leave out authors the viewer blocks or mutes (not an audience matter)."""
+    if viewer.index is None:
+        return False
+    return (viewer.index, author) in model.blocks or (viewer.index, author) in model.mutes
+
+
+def _ids_in(entities: list[dict[str, Any]]) -> list[int]:
+    """Every status id shown in a list of Status entities, boosted originals included."""
+    found = []
+    for entity in entities:
+        found.append(int(entity["id"]))
+        if entity.get("reblog"):
+            found.append(int(entity["reblog"]["id"]))
+    return found
+
+
+def _outside(model: Model, viewer: Viewer, shown: list[int], where: str) -> None:
+    visible = visible_ids(model, viewer)
+    leaked = [status_id for status_id in shown if status_id not in visible]
+    assert not leaked, (
+        f"{where} shows {viewer.label} statuses outside their audience: "
+        + ", ".join(
+            _describe(model, model.posts[i]) if i in model.posts else str(i) for i in leaked
+        )
+    )
+
+
+def _describe(model: Model, post: Post) -> str:
+    author = model.people[post.author]
+    what = f"boost of {post.reblog_of}" if post.reblog_of else f"{post.visibility}"
+    return (
+        f"{post.id} ({what}{' local_only' if post.local_only else ''} by {author.acct}, "
+        f"mentions {sorted(post.mentioned)})"
+    )
+
+
+# --- the Mastodon API, as each viewer ----------------------------------------------------------
+
+
+async def check_api(client: httpx.AsyncClient, model: Model, viewer: Viewer) -> None:
+    headers = _headers(model, viewer)
+    visible = visible_ids(model, viewer)
+    everything = list(model.posts)
+
+    # GET /api/v1/statuses?id[]=: exactly the visible ones.
+    listed = await ok(
+        client, "GET", "/api/v1/statuses", params={"id[]": everything}, headers=headers
+    )
+    assert {int(s["id"]) for s in listed} == visible, f"statuses?id[] as {viewer.label}"
+
+    for post in model.posts.values():
+        seen = post.id in visible
+        where = f"{_describe(model, post)} as {viewer.label}"
+        shown = await client.get(f"/api/v1/statuses/{post.id}", headers=headers)
+        assert shown.status_code == (200 if seen else 404), f"show {where}: {shown.status_code}"
+
+        context = await client.get(f"/api/v1/statuses/{post.id}/context", headers=headers)
+        assert context.status_code == (200 if seen else 404), f"context {where}"
+        if seen:
+            await _check_context(model, viewer, post, context.json(), where)
+
+        for kind in ("favourited_by", "reblogged_by"):
+            response = await client.get(f"/api/v1/statuses/{post.id}/{kind}", headers=headers)
+            assert response.status_code == (200 if seen else 404), f"{kind} {where}"
+
+    # Account statuses: exactly what the viewer may see of each account.
+    for person in model.people:
+        response = await client.get(
+            f"/api/v1/accounts/{person.id}/statuses", params={"limit": 40}, headers=headers
+        )
+        expected = {p.id for p in model.posts.values() if p.author == person.index} & visible
+        if response.status_code == 404:
+            assert person.suspended and not expected, f"statuses of {person.acct}"
+            continue
+        assert response.status_code == 200, response.text
+        got = {int(s["id"]) for s in response.json()}
+        assert got == expected, f"statuses of {person.acct} as {viewer.label}"
+
+    # Timelines hold a selection; none of it may lie outside the audience.
+    timelines = [
+        ("/api/v1/timelines/public", {}),
+        ("/api/v1/timelines/public", {"local": "true"}),
+        ("/api/v1/timelines/public", {"remote": "true"}),
+        (f"/api/v1/timelines/tag/{TAG}", {}),
+    ]
+    if viewer.index is not None:
+        timelines += [
+            ("/api/v1/timelines/home", {}),
+            (f"/api/v1/timelines/list/{model.lists[viewer.index]}", {}),
+        ]
+    for path, params in timelines:
+        body = await ok(client, "GET", path, params={**params, "limit": 40}, headers=headers)
+        _outside(model, viewer, _ids_in(body), f"{path} {params}")
+
+    if viewer.index is None:
+        return
+
+    found = await ok(client, "GET", "/api/v2/search", params={"q": WORD}, headers=headers)
+    _outside(model, viewer, _ids_in(found["statuses"]), "search")
+
+    notifications = await ok(
+        client, "GET", "/api/v1/notifications", params={"limit": 80}, headers=headers
+    )
+    _outside(
+        model,
+        viewer,
+        _ids_in([n["status"] for n in notifications if n.get("status")]),
+        "notifications",
+    )
+    grouped = await ok(client, "GET", "/api/v2/notifications", headers=headers)
+    _outside(model, viewer, _ids_in(grouped["statuses"]), "grouped notifications")
+
+    conversations = await ok(client, "GET", "/api/v1/conversations", headers=headers)
+    _outside(
+        model,
+        viewer,
+        _ids_in([c["last_status"] for c in conversations if c.get("last_status")]),
+        "conversations",
+    )
+
+    # Bookmarks and favourites: exactly the marked statuses still inside the audience.
+    for path, marks in (
+        ("/api/v1/bookmarks", model.bookmarks),
+        ("/api/v1/favourites", model.favourites),
+    ):
+        body = await ok(client, "GET", path, params={"limit": 40}, headers=headers)
+        expected = {sid for who, sid in marks if who == viewer.index} & visible
+        assert {int(s["id"]) for s in body} == expected, f"{path} as {viewer.label}"
+
+
+async def _check_context(
+    model: Model, viewer: Viewer, post: Post, body: dict[str, Any], where: str
+) -> None:
+    focus = model.posts[post.reblog_of] if post.reblog_of is not None else post
+
+    def shown(candidate: Post) -> bool:
+        return may_see(model, candidate, viewer) and not _excluded_by(
+            model, viewer, candidate.author
+        )
+
+    ancestors = set()
+    parent = focus.parent
+    while parent is not None:
+        if shown(model.posts[parent]):
+            ancestors.add(parent)
+        parent = model.posts[parent].parent
+    descendants = set()
+    frontier = [focus.id]
+    while frontier:
+        current = frontier.pop()
+        for candidate in model.posts.values():
+            if candidate.parent == current and candidate.reblog_of is None:
+                frontier.append(candidate.id)
+                if shown(candidate):
+                    descendants.add(candidate.id)
+    assert {int(s["id"]) for s in body["ancestors"]} == ancestors, f"ancestors of {where}"
+    assert {int(s["id"]) for s in body["descendants"]} == descendants, f"descendants of {where}"
+
+
+# --- HTML pages, anonymous ----------------------------------------------------------------------
+
+
+async def check_pages(client: httpx.AsyncClient, model: Model) -> None:
+    visible = visible_ids(model, ANONYMOUS)
+    for person in model.locals:
+        own = [p for p in model.posts.values() if p.author == person.index]
+        profile = await client.get(f"/@{person.username}")
+        assert profile.status_code == 200
+        for post in own:
+            if post.id not in visible:
+                assert str(post.id) not in profile.text, f"profile page shows {post.id}"
+            if post.reblog_of is not None:
+                continue
+            page = await client.get(f"/@{person.username}/{post.id}")
+            expected = 200 if post.id in visible else 404
+            assert page.status_code == expected, f"page of {_describe(model, post)}"
+
+
+# --- ActivityPub, as each peer's account ------------------------------------------------------
+
+
+def _signed(person_uri: str, path: str) -> dict[str, str]:
+    headers = sign_cavage(
+        "GET",
+        f"https://local.test{path}",
+        None,
+        key_id=f"{person_uri}#main-key",
+        private_key_pem=REMOTE_KEY["private_key_pem"],
+    )
+    return {"Accept": AS2, **headers}
+
+
+_STATUS_ID = re.compile(r"/statuses/(\d+)")
+
+
+def _boost_reaches(model: Model, boost: Post, viewer: Viewer) -> bool:
+    """An Announce names the boosted post; it may go wherever the boost's own audience is,
+    as long as the boosted post is not internal."""
+    own = Post(boost.id, boost.author, boost.visibility, boost.local_only, frozenset())
+    assert boost.reblog_of is not None
+    return may_see(model, own, viewer) and not model.posts[boost.reblog_of].local_only
+
+
+async def check_activitypub(client: httpx.AsyncClient, model: Model) -> None:
+    peers = [Viewer(p.index, remote=True) for p in model.remotes if not p.suspended]
+    for post in model.posts.values():
+        if not post.local:
+            continue
+        author = model.people[post.author]
+        if post.reblog_of is None:
+            path = f"/users/{author.username}/statuses/{post.id}"
+            rule = may_see
+        else:
+            path = f"/users/{author.username}/statuses/{post.id}/activity"
+            rule = _boost_reaches
+        for peer in peers:
+            peer_uri = model.people[peer.index or 0].uri
+            response = await client.get(path, headers=_signed(peer_uri, path))
+            expected = 200 if rule(model, post, peer) else 404
+            assert response.status_code == expected, (
+                f"signed fetch of {_describe(model, post)} by {peer.label}: {response.status_code}"
+            )
+            if expected == 200 and post.reblog_of is None:
+                assert response.json()["id"].endswith(f"/statuses/{post.id}")
+        unsigned = await client.get(path, headers={"Accept": AS2})
+        if not rule(model, post, ANONYMOUS):
+            assert unsigned.status_code == 404 or unsigned.status_code == 401, (
+                f"unsigned fetch of {_describe(model, post)}: {unsigned.status_code}"
+            )
+        if post.local_only:
+            assert unsigned.status_code == 404, "internal posts are missing to every peer"
+
+    for person in model.locals:
+        if not peers:
+            break
+        path = f"/users/{person.username}/outbox?page=true"
+        page = await ok(
+            client, "GET", path, headers=_signed(model.people[peers[0].index or 0].uri, path)
+        )
+        for item in page["orderedItems"]:
+            match = _STATUS_ID.search(item["id"])
+            assert match, item["id"]
+            post = model.posts[int(match[1])]
+            rule = may_see if post.reblog_of is None else _boost_reaches
+            assert rule(model, post, ANONYMOUS), f"outbox holds {_describe(model, post)}"
+
+
+# --- streaming: where a new status would be sent ------------------------------------------------
+
+
+async def check_streaming(database: Database, model: Model) -> None:
+    subscriptions = {
+        person.id: [
+            StreamKey(Stream.USER),
+            StreamKey(Stream.PUBLIC),
+            StreamKey(Stream.PUBLIC_LOCAL),
+            StreamKey(Stream.PUBLIC_REMOTE),
+            StreamKey(Stream.HASHTAG, tag=TAG),
+            StreamKey(Stream.LIST, list_id=model.lists[person.index]),
+        ]
+        for person in model.locals
+    }
+    async with database.connection() as conn:
+        for post in model.posts.values():
+            routing = await streaming.route_status(
+                conn,
+                event="update",
+                status_id=post.id,
+                subscriptions=subscriptions,
+                now=datetime.now(UTC),
+            )
+            assert routing is not None
+            for account_id in routing.recipients:
+                viewer = Viewer(model.person(account_id).index)
+                assert may_see(model, post, viewer), (
+                    f"stream sends {_describe(model, post)} to {viewer.label}"
+                )
+            conversation = await streaming.route_conversation(
+                conn, status_id=post.id, subscribers=list(subscriptions)
+            )
+            if conversation is not None:
+                for account_id in conversation[1]:
+                    viewer = Viewer(model.person(account_id).index)
+                    assert may_see(model, post, viewer), (
+                        f"direct stream sends {_describe(model, post)} to {viewer.label}"
+                    )
+
+
+async def check_everything(client: httpx.AsyncClient, database: Database, model: Model) -> None:
+    for viewer in [ANONYMOUS, *(Viewer(p.index) for p in model.locals)]:
+        await check_api(client, model, viewer)
+    await check_pages(client, model)
+    await check_activitypub(client, model)
+    await check_streaming(database, model)
+
+
+# --- the property -----------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(spec=world_specs())
+async def test_every_read_path_shows_exactly_the_audience_in_random_worlds(
+    app: Any,
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    spec: WorldSpec,
+) -> None:
+    await _reset(database)
+    _use_stored_keys(app, database)
+    model = await build_world(client, database, settings, spec)
+    await check_everything(client, database, model)
+    for change in spec.changes:
+        await apply_change(client, database, model, change)
+    await check_everything(client, database, model)
+
+
+def test_the_world_strategy_draws_every_scope() -> None:
+    seen: set[str] = set()
+
+    @settings(max_examples=60, deadline=None)
+    @given(spec=world_specs())
+    def collect(spec: WorldSpec) -> None:
+        seen.update(post.scope for post in spec.posts)
+
+    collect()
+    assert {"public", "unlisted", "private", "direct", "internal"} <= seen
