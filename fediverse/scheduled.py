@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fediverse import ids, polls
+from fediverse import default_scope, ids, polls
 from fediverse.errors import DomainError, NotFound, ValidationError
 from fediverse.ids import parse_id
 from fediverse.statuses import Draft, PostingContext, post_status
@@ -187,14 +187,15 @@ async def publish_due_scheduled(database: Database, now: datetime, ctx: PostingC
             user = await account_store.fetch_user_by_account(conn, account_id=due.account_id)
             if author is not None and user is not None and author.suspended_at is None:
                 try:
+                    defaults = await default_scope.default_for(conn, user)
                     async with conn.transaction():  # a savepoint: a failure drops only the post
                         await post_status(
                             conn,
                             author=author,
                             draft=params_to_draft(due.params),
                             ctx=ctx,
-                            default_visibility=user.default_privacy,
-                            default_local_only=not user.default_federation,
+                            default_visibility=defaults.visibility,
+                            default_local_only=defaults.local_only,
                             default_sensitive=user.default_sensitive,
                             default_language=user.default_language,
                         )

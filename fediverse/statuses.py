@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fediverse import conversations, events, ids, polls
+from fediverse import audience_report, conversations, events, ids, polls
 from fediverse.audience import Visibility, can_reblog, is_wider
 from fediverse.content import (
     ResolvedMention,
@@ -130,6 +130,60 @@ async def fetch_visible(conn: Connection, status_id: int, viewer_id: int | None)
     return status
 
 
+@dataclass(frozen=True)
+class ResolvedScope:
+    """The visibility a draft gets once defaults and its parent are taken into account."""
+
+    visibility: str
+    local_only: bool
+    parent: Status | None
+
+
+async def resolve_scope(
+    conn: Connection,
+    *,
+    author: Account,
+    draft: Draft,
+    default_visibility: str = "public",
+    default_local_only: bool = False,
+) -> ResolvedScope:
+    """Posting and the audience preview decide the scope of a draft here, the same way."""
+    parent: Status | None = None
+    if draft.in_reply_to_id is not None:
+        parent = await status_store.fetch_visible_status(
+            conn, status_id=draft.in_reply_to_id, viewer_id=author.id
+        )
+        if parent is None or parent.reblog_of_id is not None:
+            raise NotFound("The status you are replying to does not exist")
+
+    visibility = draft.visibility or default_visibility
+    local_only = default_local_only if draft.local_only is None else draft.local_only
+    if parent is not None and draft.visibility is None:
+        # A reply never widens its thread unless the author explicitly chose to.
+        if is_wider(visibility, parent.visibility):
+            visibility = parent.visibility
+        local_only = local_only or parent.local_only
+    if visibility in (Visibility.PRIVATE, Visibility.DIRECT) and draft.local_only is None:
+        local_only = False
+    return ResolvedScope(visibility=visibility, local_only=local_only, parent=parent)
+
+
+async def known_mentioned_ids(
+    conn: Connection, *, author: Account, text: str, ctx: PostingContext
+) -> tuple[list[int], list[str]]:
+    """(ids of the accounts `text` mentions that are already known, `acct`s of the others),
+    without asking any peer: what the audience preview can say without posting."""
+    offline = PostingContext(urls=ctx.urls, character_limit=ctx.character_limit)
+    mentions = await _resolve_mentions(conn, text, offline)
+    known = sorted({m.account_id for m in mentions.values()} - {author.id})
+    unknown = [
+        f"{ref.username}@{ref.domain}" if ref.domain else ref.username
+        for ref in extract_mentions(text)
+        if (ref.username.lower(), ref.domain) not in mentions
+    ]
+    return known, list(dict.fromkeys(unknown))
+
+
 async def post_status(
     conn: Connection,
     *,
@@ -155,23 +209,14 @@ async def post_status(
     if draft.poll is not None and draft.media_ids:
         raise ValidationError("Cannot attach both media and a poll", field="poll")
 
-    parent: Status | None = None
-    if draft.in_reply_to_id is not None:
-        parent = await status_store.fetch_visible_status(
-            conn, status_id=draft.in_reply_to_id, viewer_id=author.id
-        )
-        if parent is None or parent.reblog_of_id is not None:
-            raise NotFound("The status you are replying to does not exist")
-
-    visibility = draft.visibility or default_visibility
-    local_only = default_local_only if draft.local_only is None else draft.local_only
-    if parent is not None and draft.visibility is None:
-        # A reply never widens its thread unless the author explicitly chose to.
-        if is_wider(visibility, parent.visibility):
-            visibility = parent.visibility
-        local_only = local_only or parent.local_only
-    if visibility in (Visibility.PRIVATE, Visibility.DIRECT) and draft.local_only is None:
-        local_only = False
+    scope = await resolve_scope(
+        conn,
+        author=author,
+        draft=draft,
+        default_visibility=default_visibility,
+        default_local_only=default_local_only,
+    )
+    parent, visibility, local_only = scope.parent, scope.visibility, scope.local_only
 
     created_at = now or datetime.now(UTC)
     status_id = ids.new_id(created_at if now else None)
@@ -204,6 +249,16 @@ async def post_status(
     )
     mentioned_ids = sorted({m.account_id for m in mentions.values()} - {author.id})
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=mentioned_ids)
+    # Who it reaches is fixed now (followers as of posting), for the "who can see it" view.
+    await audience_report.snapshot_audience(
+        conn,
+        status_id=status_id,
+        author_id=author.id,
+        visibility=visibility,
+        local_only=local_only,
+        mentioned_ids=mentioned_ids,
+        now=created_at,
+    )
     await _store_tags(conn, status_id, text)
     if draft.media_ids:
         if ctx.attach_media is None:

@@ -45,6 +45,7 @@ async def test_preferences_show_the_users_posting_and_reading_defaults(
     assert response.status_code == 200
     assert response.json() == {
         "posting:default:visibility": "public",
+        "posting:default:federation": True,
         "posting:default:sensitive": False,
         "posting:default:language": None,
         "reading:expand:media": "default",
@@ -63,6 +64,7 @@ async def test_preferences_show_the_users_posting_and_reading_defaults(
         )
     assert (await client.get("/api/v1/preferences", headers=alice.headers)).json() == {
         "posting:default:visibility": "private",
+        "posting:default:federation": True,
         "posting:default:sensitive": True,
         "posting:default:language": "de",
         "reading:expand:media": "show_all",

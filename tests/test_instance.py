@@ -103,6 +103,8 @@ async def test_v2_instance_has_every_field_of_mastodon_4_3(
         "max_characters": settings.character_limit,
         "max_media_attachments": 4,
         "characters_reserved_per_url": 23,
+        "local_only": True,
+        "audience_scopes": ["public", "unlisted", "followers", "mentioned", "internal"],
     }
     media = configuration["media_attachments"]
     assert "image/png" in media["supported_mime_types"]

@@ -6,11 +6,22 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from web import activitypub, inbox, media_files, nodeinfo, oauth, pages, static_files, wellknown
+from web import (
+    activitypub,
+    admin,
+    inbox,
+    media_files,
+    nodeinfo,
+    oauth,
+    pages,
+    static_files,
+    wellknown,
+)
 from web.mastodon_api import (
     accounts,
     announcements,
     apps,
+    audience,
     bookmarks,
     conversations,
     custom_emojis,
@@ -53,6 +64,7 @@ def all_routes() -> list[BaseRoute]:
         apps,
         accounts,
         follow_requests,
+        audience,
         statuses,
         timelines,
         # Before v1 notifications: /api/v1/notifications/requests must not match /{id}.
@@ -81,6 +93,7 @@ def all_routes() -> list[BaseRoute]:
         nodeinfo,
         media_files,
         registrations,
+        admin,
         pages,
         static_files,
     ):

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from fediverse import auth, profiles
+from fediverse import auth, default_scope, profiles
 from fediverse import media as media_domain
 from fediverse import relationships as relationship_domain
+from fediverse.default_scope import DefaultScope
 from fediverse.errors import BadRequest, Forbidden, NotAuthorized, NotFound, ValidationError
 from fediverse.ids import parse_id
 from fediverse.media import UploadLimits
@@ -85,16 +86,23 @@ def render_relationship(relationship: Relationship) -> dict[str, Any]:
 
 
 def render_credentials(
-    account: Account, user: User, urls: LocalUrls, follow_requests_count: int
+    account: Account,
+    user: User,
+    urls: LocalUrls,
+    follow_requests_count: int,
+    defaults: DefaultScope,
 ) -> dict[str, Any]:
+    """`source.privacy` and `source.local_only` are the scope new posts get (the person's
+    choice, else the organization's default)."""
     entity = render_credential_account(
         account,
         urls,
-        privacy=user.default_privacy,
+        privacy=defaults.visibility,
         sensitive=user.default_sensitive,
         language=user.default_language,
         follow_requests_count=follow_requests_count,
         role=user.role,
+        local_only_default=defaults.local_only,
     )
     # `source.fields` holds what the person typed; the rendered HTML stays in `fields`.
     entity["source"]["fields"] = [
@@ -165,7 +173,8 @@ async def verify_credentials(request: Request) -> Response:
         fresh = await profiles.fetch_account(conn, account.id)
         user = await _fetch_user(conn, viewer)
         count = await relationship_store.count_follow_requests(conn, target_account_id=account.id)
-    return JSONResponse(render_credentials(fresh, user, urls_of(request), count))
+        defaults = await default_scope.default_for(conn, user)
+    return JSONResponse(render_credentials(fresh, user, urls_of(request), count, defaults))
 
 
 def _parse_fields(params: Params) -> list[ProfileField] | None:
@@ -199,7 +208,8 @@ def _parse_changes(params: Params) -> ProfileChanges:
         indexable=params.bool("indexable"),
         hide_collections=params.bool("hide_collections"),
         fields=_parse_fields(params),
-        privacy=source_params.str("privacy"),
+        # source[privacy] is applied with source[local_only] by fediverse.default_scope.
+        privacy=None,
         sensitive=source_params.bool("sensitive"),
         language=source_params.str("language"),
     )
@@ -210,6 +220,9 @@ async def update_credentials(request: Request) -> Response:
     params = await read_params(request, max_body=40_000_000)
     changes = _parse_changes(params)
     profiles.validate_changes(changes)
+    source_params = Params(params.dict("source"))
+    default_privacy = source_params.str("privacy")
+    default_local_only = source_params.bool("local_only")
     settings = settings_of(request)
     uploads = {
         purpose: params.file(purpose)
@@ -242,8 +255,12 @@ async def update_credentials(request: Request) -> Response:
         updated, user = await profiles.update_profile(
             conn, account=account, user=user, changes=changes, urls=urls
         )
+        user = await default_scope.choose_default(
+            conn, user=user, privacy=default_privacy, local_only=default_local_only
+        )
         count = await relationship_store.count_follow_requests(conn, target_account_id=account.id)
-    return JSONResponse(render_credentials(updated, user, urls, count))
+        defaults = await default_scope.default_for(conn, user)
+    return JSONResponse(render_credentials(updated, user, urls, count, defaults))
 
 
 # --- reading accounts ------------------------------------------------------------------------

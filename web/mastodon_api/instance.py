@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fediverse import instance
+from fediverse.audience_report import Scope
 from fediverse.instance import InstanceProfile, InstanceUsage, PolicyText
 from fediverse.storage.accounts import Account
 from fediverse.storage.instance import InstanceRule
@@ -64,6 +65,12 @@ def _statuses_configuration(profile: InstanceProfile) -> dict[str, Any]:
         "max_characters": profile.character_limit,
         "max_media_attachments": MAX_MEDIA_ATTACHMENTS,
         "characters_reserved_per_url": CHARACTERS_RESERVED_PER_URL,
+        # How apps detect the internal scope: statuses take and show `local_only` (Hometown,
+        # GoToSocial), `visibility=local` is accepted on input (Akkoma); the visibilities
+        # sent stay Mastodon's four. `audience_scopes` names the five scopes of
+        # GET /api/v1/statuses/:id/audience.
+        "local_only": True,
+        "audience_scopes": [scope.value for scope in Scope],
     }
 
 

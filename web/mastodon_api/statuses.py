@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from fediverse import audience_report, default_scope, threads
 from fediverse import media as media_domain
 from fediverse import scheduled as scheduled_domain
 from fediverse import statuses as status_domain
-from fediverse import threads
 from fediverse.errors import NotFound, ValidationError
 from fediverse.ids import parse_id
 from fediverse.polls import PollDraft, parse_poll_draft
@@ -125,7 +125,15 @@ def _language(params: Params) -> str | None:
 async def _render_statuses(
     conn: Connection, statuses: list[Status], viewer_id: int | None, urls: LocalUrls
 ) -> list[dict[str, Any]]:
-    return [render_status(view, urls) for view in await load_views(conn, statuses, viewer_id)]
+    body = [render_status(view, urls) for view in await load_views(conn, statuses, viewer_id)]
+    # The author's own statuses say who can see them (an extra field apps ignore).
+    own = [s for s in statuses if viewer_id is not None and s.account_id == viewer_id]
+    summaries = await audience_report.short_summaries(conn, own)
+    for entity in body:
+        summary = summaries.get(int(entity["id"]))
+        if summary is not None:
+            entity["audience"] = summary
+    return body
 
 
 async def _render_one(
@@ -137,10 +145,8 @@ async def _render_one(
     return rendered[0]
 
 
-async def create_status(request: Request) -> Response:
-    """POST /api/v1/statuses."""
-    viewer, account = await require_account(request, "write:statuses")
-    params = await read_params(request)
+def parse_draft(params: Params, application_id: int | None) -> Draft:
+    """The parameters of POST /api/v1/statuses (also read by the audience preview)."""
     visibility, local_only = parse_visibility(params.str("visibility"), params.bool("local_only"))
     in_reply_to_id = None
     raw_reply = params.str("in_reply_to_id")
@@ -148,7 +154,7 @@ async def create_status(request: Request) -> Response:
         in_reply_to_id = parse_id(raw_reply)
         if in_reply_to_id is None:
             raise NotFound("The status you are replying to does not exist")
-    draft = Draft(
+    return Draft(
         text=params.str("status") or "",
         spoiler_text=params.str("spoiler_text") or "",
         visibility=visibility,
@@ -157,9 +163,16 @@ async def create_status(request: Request) -> Response:
         language=_language(params),
         in_reply_to_id=in_reply_to_id,
         media_ids=_media_ids(params),
-        application_id=viewer.token.application_id,
+        application_id=application_id,
         poll=_poll_draft(params),
     )
+
+
+async def create_status(request: Request) -> Response:
+    """POST /api/v1/statuses."""
+    viewer, account = await require_account(request, "write:statuses")
+    params = await read_params(request)
+    draft = parse_draft(params, viewer.token.application_id)
     user = viewer.user
     assert user is not None
     idempotency_key = (request.headers.get("idempotency-key") or "").strip()[:255]
@@ -189,13 +202,14 @@ async def create_status(request: Request) -> Response:
             )
             if previous is not None:
                 return JSONResponse(await _render_one(conn, previous, account.id, urls))
+        defaults = await default_scope.default_for(conn, user)
         status = await status_domain.post_status(
             conn,
             author=account,
             draft=draft,
             ctx=_posting_context(request),
-            default_visibility=user.default_privacy,
-            default_local_only=not user.default_federation,
+            default_visibility=defaults.visibility,
+            default_local_only=defaults.local_only,
             default_sensitive=user.default_sensitive,
             default_language=user.default_language,
         )
