@@ -9,13 +9,19 @@ from datetime import datetime
 
 _lock = threading.Lock()
 _last = 0
+# Low bits for ids made for a given moment. Peers date posts to the second, so hundreds of
+# statuses can share one millisecond; random bits would collide by the birthday bound (~360 ids
+# in one millisecond collide more often than not), a per-process sequence never does.
+_sequence = secrets.randbits(16)
 
 
 def new_id(at: datetime | None = None) -> int:
     """A new id, larger than every id this process made before (for `at=None`)."""
-    global _last
+    global _last, _sequence
     if at is not None:
-        return (int(at.timestamp() * 1000) << 16) | secrets.randbits(16)
+        with _lock:
+            _sequence = (_sequence + 1) & 0xFFFF
+            return (int(at.timestamp() * 1000) << 16) | _sequence
     with _lock:
         candidate = (int(time.time() * 1000) << 16) | secrets.randbits(16)
         if candidate <= _last:

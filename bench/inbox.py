@@ -1,0 +1,377 @@
+"""Inbox ingest benchmark: 5,000 pre-signed Create{Note} to the shared inbox over real HTTP.
+
+500 remote actors (keys already stored) post ~2 KB public Notes addressed to their followers;
+local accounts follow them, so every note belongs in someone's home timeline. The real server
+(`python -m fediverse.cli serve`, uvloop + httptools, one process) runs against a fresh
+database; by default its queue workers run in-process as `serve` does (`--separate-worker`:
+`serve --no-workers` plus one `fediverse worker` process). An aiohttp client posts at
+concurrency 16. Reported: accepted/s (2xx) and processed/s (from the first request until every
+note is a stored status), beside the baseline measured in the same run on the same database:
+bare single-row autocommit INSERTs of the same JSON into a scratch table, from this process.
+Target: processed/s >= 40% of that baseline. Duplicates (2%) must create nothing. Not run in CI.
+
+    python bench/inbox.py                  # full size
+    python bench/inbox.py --activities 500 --actors 50   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    Figure,
+    actor_document,
+    create_local_accounts,
+    free_port,
+    fresh_database,
+    insert_follows,
+    log,
+    report,
+    rss_mb,
+    server_env,
+    start_profiler,
+    start_server,
+    start_worker,
+    stop_process,
+    stop_profiler,
+    store_actors,
+)
+
+from federation.keys import generate_keypair
+from federation.signatures import sign_cavage
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+LOREM = (
+    "Federated timelines carry ordinary words from one server to another; this sentence is "
+    "only here to give the note a realistic length and a little <em>markup</em>. "
+)
+
+
+@dataclass
+class Prepared:
+    body: bytes
+    headers: dict[str, str]
+    note_uri: str
+
+
+def note_activity(actor: str, number: int, now: str) -> dict:
+    note_id = f"{actor}/statuses/{number}"
+    content = "<p>" + f"Note {number}. " + LOREM * 3 + "</p>"
+    return {
+        "@context": [
+            "https://www.w3.org/ns/activitystreams",
+            {"sensitive": "as:sensitive", "Hashtag": "as:Hashtag"},
+        ],
+        "id": f"{note_id}/activity",
+        "type": "Create",
+        "actor": actor,
+        "published": now,
+        "to": [PUBLIC],
+        "cc": [f"{actor}/followers"],
+        "object": {
+            "id": note_id,
+            "type": "Note",
+            "summary": None,
+            "inReplyTo": None,
+            "published": now,
+            "url": f"{actor.replace('/users/', '/@')}/{number}",
+            "attributedTo": actor,
+            "to": [PUBLIC],
+            "cc": [f"{actor}/followers"],
+            "sensitive": False,
+            "content": content,
+            "contentMap": {"en": content},
+            "attachment": [],
+            "tag": [],
+            "replies": {"id": f"{note_id}/replies", "type": "Collection", "totalItems": 0},
+        },
+    }
+
+
+def prepare(
+    inbox_url: str,
+    actors: list[tuple[str, str]],
+    count: int,
+    duplicates: int,
+    rng: random.Random,
+) -> list[Prepared]:
+    """Signed requests (Date now, within the verification window), duplicates mixed in."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    prepared = []
+    for number in range(count):
+        actor, private_pem = actors[number % len(actors)]
+        body = orjson.dumps(note_activity(actor, number, now))
+        headers = sign_cavage(
+            "POST", inbox_url, body, key_id=f"{actor}#main-key", private_key_pem=private_pem
+        )
+        headers["Content-Type"] = "application/activity+json"
+        prepared.append(Prepared(body, headers, f"{actor}/statuses/{number}"))
+    # A redelivery repeats an earlier request, placed later in the stream.
+    for _ in range(duplicates):
+        original = rng.randrange(count // 2)
+        prepared.insert(rng.randrange(original + 1, len(prepared) + 1), prepared[original])
+    return prepared
+
+
+async def baseline_inserts(url: str, bodies: list[bytes]) -> float:
+    """Bare single-row autocommit INSERTs of the same JSON, one connection: rows/s."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_scratch (id bigserial PRIMARY KEY, body jsonb)"
+        )
+        statement = await conn.prepare("INSERT INTO bench_scratch (body) VALUES ($1::jsonb)")
+        texts = [body.decode() for body in bodies]
+        started = time.perf_counter()
+        for text in texts:
+            await statement.fetch(text)
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_scratch")
+    finally:
+        await conn.close()
+    return len(bodies) / elapsed
+
+
+async def post_all(
+    base: str, prepared: list[Prepared], concurrency: int
+) -> tuple[list[int], list[float], float]:
+    """POST everything at `concurrency`; (status codes, latencies in ms, seconds taken)."""
+    statuses: list[int] = [0] * len(prepared)
+    latencies: list[float] = [0.0] * len(prepared)
+    position = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            nonlocal position
+            while position < len(prepared):
+                index = position
+                position += 1
+                item = prepared[index]
+                started = time.perf_counter()
+                async with session.post(
+                    f"{base}/inbox", data=item.body, headers=item.headers
+                ) as response:
+                    await response.read()
+                    statuses[index] = response.status
+                latencies[index] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return statuses, latencies, time.perf_counter() - started
+
+
+async def count_remote_statuses(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM statuses WHERE NOT local"))
+
+
+async def timed_run(
+    url: str, base: str, prepared: list[Prepared], expected: int, args: argparse.Namespace
+) -> dict[str, float]:
+    poll = await asyncpg.connect(url)
+    try:
+        started = time.perf_counter()
+        posting = asyncio.create_task(post_all(base, prepared, args.concurrency))
+        processed_at = None
+        deadline = started + args.timeout
+        while time.perf_counter() < deadline:
+            if await count_remote_statuses(poll) >= expected:
+                processed_at = time.perf_counter()
+                break
+            await asyncio.sleep(0.02)
+        codes, latencies, post_seconds = await posting
+        if processed_at is None:
+            stored = await count_remote_statuses(poll)
+            raise SystemExit(f"only {stored}/{expected} statuses after {args.timeout} s")
+    finally:
+        await poll.close()
+    accepted = sum(1 for code in codes if 200 <= code < 300)
+    if accepted != len(prepared):
+        others = sorted({code for code in codes if not 200 <= code < 300})
+        raise SystemExit(f"{len(prepared) - accepted} requests were refused: {others}")
+    latencies.sort()
+    return {
+        "accepted_per_s": accepted / post_seconds,
+        "processed_per_s": expected / (processed_at - started),
+        "post_seconds": post_seconds,
+        "processed_seconds": processed_at - started,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+    }
+
+
+async def check_effects(url: str, base: str, token: str, expected: int) -> list[str]:
+    """Duplicates created nothing, nothing failed, and a follower's home timeline shows notes."""
+    problems = []
+    conn = await asyncpg.connect(url)
+    try:
+        statuses = await count_remote_statuses(conn)
+        distinct = await conn.fetchval("SELECT count(DISTINCT uri) FROM statuses WHERE NOT local")
+        activities = await conn.fetchval("SELECT count(*) FROM inbox_activities")
+        failed = await conn.fetchval(
+            "SELECT count(*) FROM inbox_activities WHERE last_error IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    if statuses != expected or distinct != expected:
+        problems.append(f"{statuses} statuses ({distinct} distinct), expected {expected}")
+    if activities != expected:
+        problems.append(f"{activities} stored activities, expected {expected}")
+    if failed:
+        problems.append(f"{failed} activities recorded an error")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{base}/api/v1/timelines/home?limit=20",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            timeline = await response.json()
+    if response.status != 200 or not timeline:
+        problems.append(f"home timeline of a follower is empty ({response.status})")
+    elif any(entry["account"]["acct"].count("@") != 1 for entry in timeline):
+        problems.append("home timeline shows statuses that are not from followed peers")
+    return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed)
+    with fresh_database("fediverse_bench_inbox", keep=args.keep) as db:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log(f"generating {args.keys} key pairs for {args.actors} actors")
+        keys = [generate_keypair() for _ in range(args.keys)]
+        actors: list[tuple[str, str]] = []
+        documents = []
+        for index in range(args.actors):
+            host = f"peer{index % args.hosts:03d}.example"
+            uri = f"https://{host}/users/a{index}"
+            private_pem, public_pem = keys[index % len(keys)]
+            actors.append((uri, private_pem))
+            documents.append(
+                actor_document(
+                    uri, f"a{index}", shared_inbox=f"https://{host}/inbox", public_pem=public_pem
+                )
+            )
+        account_ids = asyncio.run(store_actors(db.url, documents))
+        local = asyncio.run(
+            create_local_accounts(
+                db.url,
+                f"127.0.0.1:{port}",
+                [f"local{i}" for i in range(args.locals)],
+                keypair=keys[0],
+            )
+        )
+        remote_ids = [account_ids[uri] for uri, _ in actors]
+        pairs = []
+        for local_id, _ in local:
+            for remote_id in rng.sample(remote_ids, min(args.follows, len(remote_ids))):
+                pairs.append((local_id, remote_id))
+        asyncio.run(insert_follows(db.url, pairs))
+        followed = len({remote for _, remote in pairs})
+        log(
+            f"seeded {len(actors)} actors on {args.hosts} hosts, {len(local)} local accounts, "
+            f"{len(pairs)} follows ({followed} actors followed)"
+        )
+
+        duplicates = int(args.activities * args.duplicate_share)
+        log(f"signing {args.activities} activities (+{duplicates} duplicates)")
+        prepared = prepare(f"{base}/inbox", actors, args.activities, duplicates, rng)
+        size = statistics.mean(len(p.body) for p in prepared)
+        log(f"mean body {size:.0f} bytes")
+
+        env = server_env(db.url, db.workdir / "data", port)
+        server = worker = None
+        try:
+            server = start_server(env, port, workers=not args.separate_worker)
+            if args.separate_worker:
+                worker = start_worker(env)
+            rss_before = rss_mb(server.pid)
+            log(f"server pid {server.pid} on {base}, RSS {rss_before:.0f} MB")
+            log("baseline: single-row autocommit INSERTs of the same JSON")
+            unique_bodies = [p.body for p in prepared[: args.activities]]
+            baseline = asyncio.run(baseline_inserts(db.url, unique_bodies))
+            log(f"  {baseline:,.0f} rows/s")
+            log(f"posting {len(prepared)} requests at concurrency {args.concurrency}")
+            profiler = start_profiler(args.py_spy, server.pid)
+            result = asyncio.run(timed_run(db.url, base, prepared, args.activities, args))
+            log(
+                f"  accepted in {result['post_seconds']:.2f} s (p50 {result['p50_ms']:.1f} ms, "
+                f"p99 {result['p99_ms']:.1f} ms); all stored after "
+                f"{result['processed_seconds']:.2f} s"
+            )
+            stop_profiler(profiler)
+            baseline_after = asyncio.run(baseline_inserts(db.url, unique_bodies))
+            log(f"baseline again after the run: {baseline_after:,.0f} rows/s")
+            # Other processes on the machine move both; the mean of the two brackets the run.
+            baseline = (baseline + baseline_after) / 2
+            rss_after = rss_mb(server.pid)
+            problems = asyncio.run(check_effects(db.url, base, local[0][1], args.activities))
+        finally:
+            stop_process(worker)
+            stop_process(server)
+
+    mode = "serve + separate worker" if args.separate_worker else "serve, workers in-process"
+    figures = [
+        Figure(
+            "accepted/s (2xx)",
+            result["accepted_per_s"],
+            "single-row INSERT/s",
+            baseline,
+            "/s",
+        ),
+        Figure(
+            "processed/s (stored statuses)",
+            result["processed_per_s"],
+            "single-row INSERT/s",
+            baseline,
+            "/s",
+            target=">= 0.40",
+            passed=result["processed_per_s"] >= 0.4 * baseline,
+        ),
+    ]
+    report(
+        f"inbox: {args.activities} Create(Note) + {duplicates} duplicates, {args.actors} "
+        f"actors, concurrency {args.concurrency}, {mode}",
+        figures,
+    )
+    print(f"request latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
+    print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")
+    print("duplicates and home timeline: " + ("OK" if not problems else "; ".join(problems)))
+    return 1 if problems else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activities", type=int, default=5000)
+    parser.add_argument("--actors", type=int, default=500)
+    parser.add_argument("--hosts", type=int, default=50, help="peer domains the actors live on")
+    parser.add_argument(
+        "--keys", type=int, default=50, help="distinct key pairs (RSA keygen is ~40 ms each)"
+    )
+    parser.add_argument("--locals", type=int, default=50, help="local accounts")
+    parser.add_argument("--follows", type=int, default=40, help="peers each local account follows")
+    parser.add_argument("--duplicate-share", type=float, default=0.02)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--separate-worker", action="store_true")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--py-spy", metavar="FILE", help="profile the server (collapsed stacks)")
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
