@@ -126,13 +126,12 @@ async def resolve_audience(
         for m in await audience_store.list_followers(conn, account_id=author_id)
         if federates or m.domain is None
     ]
-    mentioned = [
-        m
-        for m in await audience_store.list_members(
-            conn, account_ids=[i for i in mentioned_ids if i != author_id]
-        )
-        if federates or m.domain is None
-    ]
+    named = await audience_store.list_members(
+        conn, account_ids=[i for i in mentioned_ids if i != author_id]
+    )
+    # Named people on other servers stay listed as mentioned, but a local-only post never
+    # reaches them.
+    mentioned = [m for m in named if federates or m.domain is None]
     members: dict[int, Member] = {}
     if scope != Scope.MENTIONED:
         members.update((m.account_id, m) for m in followers)
@@ -157,7 +156,7 @@ async def resolve_audience(
             ServerCount(domain=domain, accounts=count)
             for domain, count in sorted(per_domain.items(), key=lambda item: (-item[1], item[0]))
         ],
-        mentioned_ids=sorted(m.account_id for m in mentioned),
+        mentioned_ids=sorted(m.account_id for m in named),
         resolved_at=now,
     )
 
@@ -332,6 +331,11 @@ def _join(items: list[str]) -> str:
     return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+def _reached(audience: ResolvedAudience, mentioned: list[Account]) -> list[Account]:
+    """The mentioned who actually get the post: none elsewhere when it stays here."""
+    return [a for a in mentioned if audience.federates or a.is_local]
+
+
 def _handle(account: Account) -> str:
     return f"@{account.acct}"
 
@@ -366,9 +370,10 @@ def summarize(audience: ResolvedAudience, mentioned: list[Account]) -> str:
         people = _count(audience.local_accounts, "person", "people")
         return f"Everyone in the organization ({people}){stays}"
     if audience.scope == Scope.MENTIONED:
-        if not mentioned:
+        reached_by_name = _reached(audience, mentioned)
+        if not reached_by_name:
             return f"Only you: nobody is mentioned{stays}"
-        return f"Only {_join([_handle(a) for a in mentioned])}{stays}"
+        return f"Only {_join([_handle(a) for a in reached_by_name])}{stays}"
     extra = reached - followers
     who = _followers_phrase(audience)
     if extra > 0:
@@ -400,7 +405,12 @@ def summarize_briefly(audience: ResolvedAudience, mentioned: list[Account]) -> s
         people = _count(audience.local_accounts, "person", "people")
         return f"Everyone in the organization ({people})"
     if audience.scope == Scope.MENTIONED:
-        return f"Only {_join([_handle(a) for a in mentioned])}" if mentioned else "Only you"
+        reached_by_name = _reached(audience, mentioned)
+        return (
+            f"Only {_join([_handle(a) for a in reached_by_name])}"
+            if reached_by_name
+            else "Only you"
+        )
     extra = (
         audience.local_accounts
         + audience.remote_accounts
