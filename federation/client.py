@@ -32,10 +32,15 @@ from federation.activitystreams import (
 from federation.signatures import RequestSigner, Scheme
 from fediverse import __version__
 from fediverse.config import Settings
+from fediverse.federation_rules import Decision
 
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# url -> the federation policy's decision for its domain (federation.policy.FederationPolicy).
+PolicyGate = Callable[[str], Awaitable[Decision]]
+# body -> whether it only ends a follow (Undo/Reject Follow), which a removed peer may receive.
+FarewellTest = Callable[[bytes], bool]
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES_ON_POST = 64 * 1024
@@ -49,6 +54,10 @@ class FetchError(Exception):
         super().__init__(message)
         self.status = status
         self.url = url
+
+
+class DomainNotAllowed(FetchError):
+    """The destination's domain may not federate with this server (federation/policy.py)."""
 
 
 class UnsafeDestination(FetchError):
@@ -132,6 +141,8 @@ class FederationClient:
 
     `transport` is the test seam: pass `httpx.MockTransport` or an ASGI transport. `resolver`
     (host, port) -> addresses lets tests give fake host names public or private addresses.
+    `policy` (the federation policy's `decide_url`) is asked before every request, redirects
+    included: nothing reaches a domain that may not federate (DomainNotAllowed).
     """
 
     def __init__(
@@ -144,8 +155,12 @@ class FederationClient:
         connect_timeout: float = 5.0,
         total_timeout: float = 20.0,
         max_document_bytes: int = MAX_DOCUMENT_BYTES,
+        policy: PolicyGate | None = None,
+        is_farewell: FarewellTest | None = None,
     ) -> None:
         self.settings = settings
+        self.policy = policy
+        self._is_farewell = is_farewell
         self.instance_signer = instance_signer
         self.user_agent = f"fediverse-server/{__version__} (+{settings.base_url}/)"
         self._resolver = resolver or resolve_with_loop
@@ -236,6 +251,8 @@ class FederationClient:
             max_bytes=MAX_RESPONSE_BYTES_ON_POST,
             truncate=True,
             extra_headers=headers,
+            # A push service (the person's browser vendor) is no fediverse peer.
+            federation=False,
         )
         return response.status_code
 
@@ -262,6 +279,28 @@ class FederationClient:
 
     def _https_only(self) -> bool:
         return not (self.settings.allow_private_networks or self.settings.scheme == "http")
+
+    async def check_policy(self, url: str, *, body: bytes | None = None) -> None:
+        """DomainNotAllowed unless the federation policy lets us talk to `url`'s domain.
+
+        An Undo/Reject of a Follow may still reach a peer that is no longer allowed but not
+        suspended: severing tells it the follow is over."""
+        if self.policy is None:
+            return
+        decision = await self.policy(url)
+        if decision.federates:
+            return
+        if (
+            body is not None
+            and decision.may_receive_farewell
+            and self._is_farewell is not None
+            and self._is_farewell(body)
+        ):
+            return
+        raise DomainNotAllowed(
+            f"{decision.domain} is not allowed to federate with this server ({decision.reason})",
+            url=url,
+        )
 
     async def check_destination(self, url: str) -> None:
         """Refuse bad schemes and destinations that resolve to non-public addresses."""
@@ -303,10 +342,13 @@ class FederationClient:
         max_bytes: int,
         truncate: bool = False,
         extra_headers: dict[str, str] | None = None,
+        federation: bool = True,
     ) -> tuple[httpx.Response, bytes, str]:
         try:
             async with asyncio.timeout(self._total_timeout):
                 for _ in range(MAX_REDIRECTS + 1):
+                    if federation:
+                        await self.check_policy(url, body=content if method == "POST" else None)
                     await self.check_destination(url)
                     headers = {"Accept": accept}
                     if content_type:

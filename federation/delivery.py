@@ -19,10 +19,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from federation.policy import is_farewell
 from federation.signatures import RequestSigner
-from fediverse import ids
+from fediverse import federation_rules, ids
 from fediverse.storage import accounts as account_store
 from fediverse.storage import deliveries as delivery_store
+from fediverse.storage import federation_rules as rules_store
 from fediverse.storage.database import Connection, Database
 from fediverse.storage.deliveries import Delivery
 
@@ -36,6 +38,10 @@ NOTIFY_CHANNEL = "deliveries"
 
 class DeliveryNetworkError(Exception):
     """The request did not get an HTTP answer (connection refused, timeout, TLS, ...)."""
+
+
+class DeliveryRefused(Exception):
+    """The federation policy forbids this delivery (the domain may not federate): final."""
 
 
 # POST body to inbox signed by signer with scheme ("draft-cavage" | "rfc9421") → HTTP status.
@@ -67,6 +73,8 @@ async def enqueue(
     """Queue one delivery per distinct inbox (in the caller's transaction). Returns the count.
 
     Domains that failed on several distinct days are recorded as skipped, not retried.
+    Domains that may not federate (federation policy) are recorded as failed, with the reason;
+    an Undo/Reject of a Follow still goes to a peer that is no longer allowed but not suspended.
     """
     moment = now or _utcnow()
     unique = sorted(set(inboxes))
@@ -77,10 +85,17 @@ async def enqueue(
     )
     body = orjson.dumps(activity)
     activity_id = str(activity["id"])
+    snapshot = await federation_rules.load_snapshot(conn, now=moment)
+    farewell = is_farewell(body)
+    refused: dict[str, str] = {}
     rows = []
     for inbox in unique:
         domain = domain_of(inbox)
+        decision = snapshot.decide(domain)
         state = "skipped" if domain in unreachable else "pending"
+        if not decision.federates and not (farewell and decision.may_receive_farewell):
+            state = "failed"
+            refused[inbox] = f"{decision.domain} is not allowed to federate ({decision.reason})"
         rows.append(
             (
                 ids.new_id(),
@@ -96,6 +111,13 @@ async def enqueue(
             )
         )
     await delivery_store.insert_deliveries(conn, rows=rows)
+    for reason in set(refused.values()):
+        await rules_store.note_refused_deliveries(
+            conn,
+            activity_id=activity_id,
+            inbox_urls=[inbox for inbox, why in refused.items() if why == reason],
+            error=reason,
+        )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return len(rows)
 
@@ -201,6 +223,13 @@ class DeliveryWorker:
                             )
                     status_code = retry_code
                 error = f"HTTP {status_code}"
+            except DeliveryRefused as exc:
+                async with self.database.transaction() as conn:
+                    await delivery_store.mark_failed(
+                        conn, delivery_id=delivery.id, status_code=None, error=str(exc)
+                    )
+                log.info("refused %s to %s: %s", delivery.activity_id, delivery.inbox_url, exc)
+                return
             except DeliveryNetworkError as exc:
                 error = str(exc) or exc.__class__.__name__
             except Exception as exc:  # a task boundary: log, keep the row for a retry

@@ -19,6 +19,7 @@ import orjson
 from federation.activitystreams import host_of, id_of
 from federation.client import FetchError
 from federation.keys import KeyResolver
+from federation.policy import DomainGate, refused_sender
 from federation.signatures import STRICT, SignatureError, VerifyPolicy, verify_with_resolver
 from fediverse import ids
 from fediverse.storage import inbox_activities
@@ -102,12 +103,20 @@ async def receive(
     body: bytes,
     now: datetime | None = None,
     policy: VerifyPolicy = STRICT,
+    domain_policy: DomainGate | None = None,
 ) -> Received:
-    """Verify and store one delivered activity. Raises InboxError for 400, 401 and 413.
+    """Verify and store one delivered activity. Raises InboxError for 400, 401, 403 and 413.
 
     `url` is the URL as we are addressed (our base URL + path), never the Host header.
+    A keyId or actor on a domain that may not federate (`domain_policy`) is refused with 403
+    before any key is fetched and before anything is stored.
     """
-    document = parse_activity(body)
+    refused = await refused_sender(domain_policy, headers=headers, document=None)
+    if refused is None:
+        document = parse_activity(body)
+        refused = await refused_sender(domain_policy, headers=headers, document=document)
+    if refused is not None:
+        raise InboxError(403, f"{refused.domain} is not allowed to federate with this server")
     actor = id_of(document.get("actor"))
     try:
         verified = await verify_with_resolver(

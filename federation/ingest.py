@@ -23,7 +23,8 @@ from federation.activitystreams import (
     is_public_address,
 )
 from federation.actors import ActorRejected, DocumentFetcher, fetch_remote_actor, store_remote_actor
-from federation.client import FetchError
+from federation.client import DomainNotAllowed, FetchError
+from fediverse import federation_rules
 from fediverse.audience import Visibility
 from fediverse.content import sanitize_html
 from fediverse.remote_statuses import (
@@ -68,6 +69,8 @@ class FetchFailed(Exception):
 
 
 def _fetch_failure(error: FetchError, what: str) -> Exception:
+    if isinstance(error, DomainNotAllowed):
+        return ActivityRejected(str(error))
     if error.status is None or error.status >= 500 or error.status in (408, 429):
         return FetchFailed(f"cannot fetch {what} now: {error}")
     return ActivityRejected(f"cannot fetch {what}: {error}")
@@ -82,9 +85,25 @@ class IngestContext:
     urls: LocalUrls
     now: datetime
     max_parent_depth: int = MAX_PARENT_DEPTH
+    # The federation policy as of this activity (loaded on first use).
+    policy: federation_rules.PolicySnapshot | None = None
 
     def is_local_uri(self, uri: str) -> bool:
         return host_of(uri) == host_of(self.urls.base)
+
+    async def check_allowed(self, uri: str) -> None:
+        """ActivityRejected when `uri` lives on a domain that may not federate with us: a
+        boost, reply or embedded object cannot bring in content from such a server."""
+        if self.is_local_uri(uri):
+            return
+        domain = federation_rules.domain_of_url(uri)
+        if domain is None:
+            raise ActivityRejected(f"{uri!r} names no server")
+        if self.policy is None:
+            self.policy = await federation_rules.load_snapshot(self.conn, now=self.now)
+        decision = self.policy.decide(domain)
+        if not decision.federates:
+            raise ActivityRejected(f"{domain} is not allowed to federate with this server")
 
     async def local_account(self, uri: str | None) -> Account | None:
         """The local account an actor URI (or profile URL) names, if any."""
@@ -107,6 +126,7 @@ class IngestContext:
             if local is None:
                 raise ActivityRejected(f"{uri} is no local account")
             return local
+        await self.check_allowed(uri)
         if not refresh:
             known = await account_store.fetch_account_by_uri(self.conn, uri=uri)
             if known is not None:
@@ -135,6 +155,7 @@ class IngestContext:
         uri = id_of(value)
         if uri is None or not host_of(uri):
             raise ActivityRejected("object has no http(s) id")
+        await self.check_allowed(uri)
         if isinstance(value, dict) and host_of(uri) == host_of(sender):
             return value
         return await self.fetch_object(uri)
@@ -390,6 +411,7 @@ async def ingest_note(
 ) -> tuple[Status, bool]:
     """Store a checked remote post (idempotent on its uri). Returns (status, created)."""
     uri = check_note(document, author_uri=author.uri)
+    await ctx.check_allowed(author.uri)
     if author.suspended_at is not None:
         raise ActivityRejected(f"{author.uri} is suspended")
     existing = await status_store.fetch_status_by_uri(ctx.conn, uri=uri)
@@ -404,6 +426,8 @@ async def status_for_uri(ctx: IngestContext, uri: str, *, depth: int = 0) -> Sta
     """A status by uri: ours or known, else fetched from its origin and stored."""
     known = await status_store.fetch_status_by_uri(ctx.conn, uri=uri)
     if known is not None:
+        if not known.local:
+            await ctx.check_allowed(uri)
         return known
     if ctx.is_local_uri(uri) or not host_of(uri):
         raise ActivityIgnored(f"no status {uri}")

@@ -30,7 +30,9 @@ from federation.ingest import (
     ingest_note,
 )
 from federation.webfinger import JrdFetcher, WebfingerError, lookup
+from fediverse import federation_rules
 from fediverse.content import sanitize_html
+from fediverse.federation_rules import FederationRefused
 from fediverse.search import Resolved
 from fediverse.storage import accounts as account_store
 from fediverse.storage.accounts import Account
@@ -95,13 +97,18 @@ class Resolver:
     # --- accounts -------------------------------------------------------------------------
 
     async def resolve_account(self, conn: Connection, username: str, domain: str) -> int | None:
-        """`username@domain`: the stored account (refreshed when stale), else WebFinger → actor."""
+        """`username@domain`: the stored account (refreshed when stale), else WebFinger → actor.
+
+        FederationRefused when the domain may not federate with us (nothing is requested)."""
         domain = domain.lower()
         if domain == self.local_domain:
             local = await account_store.fetch_account_by_username(
                 conn, username=username, domain=None
             )
             return None if local is None else local.id
+        await federation_rules.ensure_may_federate(
+            conn, domain=domain, now=self.clock(), acct=f"{username}@{domain}"
+        )
         known = await account_store.fetch_account_by_username(
             conn, username=username, domain=domain
         )
@@ -115,8 +122,12 @@ class Resolver:
         return account.id
 
     async def resolve_mention(self, conn: Connection, username: str, domain: str) -> int | None:
-        """`fediverse.statuses.RemoteMentionResolver`: the account a `@user@domain` names."""
-        return await self.resolve_account(conn, username, domain)
+        """`fediverse.statuses.RemoteMentionResolver`: the account a `@user@domain` names
+        (a mention of a server we do not federate with stays plain text)."""
+        try:
+            return await self.resolve_account(conn, username, domain)
+        except FederationRefused:
+            return None
 
     async def refresh_if_stale(self, conn: Connection, account: Account) -> Account:
         """Refetch a remote profile not fetched for `stale_after`; the old row if that fails."""
@@ -207,6 +218,7 @@ class Resolver:
         """Fetch what `url` names (an actor or a post) and store it; empty when it is neither."""
         if host_of(url) == self.local_domain or not host_of(url):
             return Resolved()
+        await federation_rules.ensure_may_federate(conn, domain=host_of(url), now=self.clock())
         try:
             document = await self.client.get_document(url)
         except _NOT_FOUND_ERRORS as error:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fediverse import accounts as account_domain
-from fediverse import invites
+from fediverse import federation_cli, invites
 from fediverse.config import Settings, load_settings
 from fediverse.errors import DomainError
 from fediverse.runtime import DatabaseHandle, generate_password, open_database
@@ -202,6 +202,16 @@ async def _accounts_async(args: argparse.Namespace, settings: Settings, database
     return 0
 
 
+def _federation(args: argparse.Namespace, settings: Settings) -> int:
+    """`fediverse federation ...` against the server's database (FEDIVERSE_DATABASE_URL or
+    the embedded one in the data directory)."""
+    handle = open_database(settings)
+    try:
+        return asyncio.run(_with_database(handle.url, lambda db: federation_cli.run(args, db)))
+    finally:
+        handle.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fediverse", description="A federated microblogging server for organizations."
@@ -245,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     reset.add_argument("--password")
     accounts.set_defaults(handler=_accounts)
+    federation_cli.add_parser(commands)
+    commands.choices["federation"].set_defaults(handler=_federation)
     return parser
 
 

@@ -23,6 +23,7 @@ from federation.actors import (
 from federation.client import FederationClient
 from federation.keys import AccountKeyStore, FetchedKey, KeyResolver, public_pem_of
 from federation.objects import NOTE_CONTEXT, render_announce, render_create, render_note_document
+from federation.policy import FederationPolicy, is_farewell, refused_sender
 from federation.publishing import load_note_parts
 from federation.signatures import (
     RequestSigner,
@@ -31,7 +32,7 @@ from federation.signatures import (
     verify_with_resolver,
 )
 from fediverse.audience import StatusAudienceFacts, may_remote_see
-from fediverse.errors import Gone, NotAuthorized, NotFound
+from fediverse.errors import Forbidden, Gone, NotAuthorized, NotFound
 from fediverse.storage import accounts as account_store
 from fediverse.storage import publishing as publishing_store
 from fediverse.storage import remote_accounts
@@ -41,10 +42,25 @@ from fediverse.storage.database import Connection
 from fediverse.storage.statuses import Status
 from fediverse.urls import LocalUrls
 from web.responses import ActivityJSONResponse
-from web.state import database_of, settings_of, state_of, urls_of
+from web.state import AppState, database_of, settings_of, state_of, urls_of
+
+FEDERATION_POLICY_SERVICE = "federation_policy"
 
 COLLECTION_PAGE_SIZE = 40
 OUTBOX_PAGE_SIZE = 20
+
+
+def policy_of_state(state: AppState) -> FederationPolicy:
+    """The process's FederationPolicy (made on first use, kept in `services`)."""
+    policy = state.services.get(FEDERATION_POLICY_SERVICE)
+    if not isinstance(policy, FederationPolicy):
+        policy = FederationPolicy(state.database, local_domain=state.settings.domain)
+        state.services[FEDERATION_POLICY_SERVICE] = policy
+    return policy
+
+
+def policy_of(request: Request) -> FederationPolicy:
+    return policy_of_state(state_of(request))
 
 
 async def instance_signer_of(request: Request) -> RequestSigner:
@@ -69,7 +85,10 @@ async def key_resolver_of(request: Request) -> KeyResolver:
     client = services.get("federation_client")
     if not isinstance(client, FederationClient):
         client = FederationClient(
-            settings_of(request), instance_signer=await instance_signer_of(request)
+            settings_of(request),
+            instance_signer=await instance_signer_of(request),
+            policy=policy_of(request).decide_url,
+            is_farewell=is_farewell,
         )
         services["federation_client"] = client
     fetcher = client
@@ -90,7 +109,12 @@ def request_url(request: Request) -> str:
 
 
 async def verify_signed_request(request: Request) -> VerifiedSignature:
-    """Verify the request's HTTP signature (draft-cavage or RFC 9421); 401 when it fails."""
+    """Verify the request's HTTP signature (draft-cavage or RFC 9421); 401 when it fails.
+
+    A keyId on a domain that may not federate is refused (403) before its key is fetched."""
+    refused = await refused_sender(policy_of(request), headers=request.headers, document=None)
+    if refused is not None:
+        raise Forbidden(f"{refused.domain} is not allowed to federate with this server")
     body = await request.body()
     try:
         return await verify_with_resolver(

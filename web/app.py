@@ -19,10 +19,12 @@ from federation.actors import fetch_actor_key, load_instance_signer
 from federation.client import FederationClient
 from federation.client import Resolver as AddressResolver
 from federation.keys import AccountKeyStore, FetchedKey, KeyResolver
+from federation.policy import is_farewell
 from federation.resolver import Resolver
 from fediverse.config import Settings
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
+from web.activitypub import policy_of_state
 from web.errors import EXCEPTION_HANDLERS
 from web.mastodon_api.search import SEARCH_RESOLVER_SERVICE
 from web.mastodon_api.statuses import MENTION_RESOLVER_SERVICE
@@ -58,8 +60,14 @@ async def wire_federation(
         return keep
     async with state.database.transaction() as conn:
         signer = await load_instance_signer(conn, state.urls)
+    policy = policy_of_state(state)
     client = FederationClient(
-        state.settings, transport=transport, resolver=address_resolver, instance_signer=signer
+        state.settings,
+        transport=transport,
+        resolver=address_resolver,
+        instance_signer=signer,
+        policy=policy.decide_url,
+        is_farewell=is_farewell,
     )
 
     async def fetch_key(key_id: str) -> FetchedKey:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from federation.client import FederationClient, FetchError
-from federation.delivery import DeliveryNetworkError, DeliveryWorker, Poster
+from federation.client import DomainNotAllowed, FederationClient, FetchError
+from federation.delivery import DeliveryNetworkError, DeliveryRefused, DeliveryWorker, Poster
 from federation.inbox_worker import InboxWorker
+from federation.policy import run_upkeep_forever
 from federation.publishing import Publisher
 from federation.signatures import RequestSigner, Scheme
 from federation.webpush import PushWorker, vapid_subject
@@ -26,7 +27,8 @@ from fediverse.config import Settings
 from fediverse.scheduled import run_timed_work
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
-from web.app import FEDERATION_CLIENT_SERVICE, wire_federation
+from web.activitypub import policy_of_state
+from web.app import FEDERATION_CLIENT_SERVICE, REMOTE_RESOLVER_SERVICE, wire_federation
 from web.mastodon_api.statuses import posting_context_for
 from web.state import AppState
 
@@ -59,6 +61,8 @@ def delivery_poster(client: FederationClient) -> Poster:
         chosen: Scheme = "rfc9421" if scheme == "rfc9421" else "draft-cavage"
         try:
             return await client.post_activity(inbox_url, body, signer=signer, scheme=chosen)
+        except DomainNotAllowed as error:
+            raise DeliveryRefused(str(error)) from error
         except FetchError as error:
             if error.status is not None:
                 return error.status
@@ -115,6 +119,16 @@ def build_workers(state: AppState, *, clock: Clock = _utcnow) -> Workers:
     )
 
 
+def _federation_upkeep(state: AppState, stop: asyncio.Event) -> Awaitable[None]:
+    """Rule changes whose grace period ended, follows of approved federation requests."""
+    return run_upkeep_forever(
+        state.database,
+        policy_of_state(state),
+        state.services.get(REMOTE_RESOLVER_SERVICE),
+        stop,
+    )
+
+
 async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     stop.set()
     if not tasks:
@@ -142,6 +156,7 @@ async def start_background(state: AppState) -> Callable[[], Awaitable[None]]:
         # Polls that end and scheduled statuses that fall due (fediverse/scheduled.py).
         timed = run_timed_work(state.database, posting_context_for(state), stop)
         tasks.append(asyncio.create_task(timed, name="fediverse-timed-work"))
+        tasks.append(asyncio.create_task(_federation_upkeep(state, stop), name="federation-upkeep"))
 
     async def stop_all() -> None:
         await _stop_tasks(stop, tasks)
@@ -168,10 +183,11 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
         task = asyncio.create_task(workers.run_forever(stop), name="fediverse-workers")
         timed = run_timed_work(state.database, posting_context_for(state), stop)
         timed_task = asyncio.create_task(timed, name="fediverse-timed-work")
+        upkeep_task = asyncio.create_task(_federation_upkeep(state, stop), name="federation-upkeep")
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        await _stop_tasks(stop, [task, timed_task])
+        await _stop_tasks(stop, [task, timed_task, upkeep_task])
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)

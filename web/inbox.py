@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from federation.inbox import MAX_BODY_BYTES, InboxError, receive
 from fediverse.storage import accounts as account_store
-from web.activitypub import key_resolver_of, request_url
+from web.activitypub import key_resolver_of, policy_of, request_url
 from web.responses import JSONResponse, error_response
 from web.state import database_of
 
@@ -41,6 +41,7 @@ async def _receive(request: Request) -> Response:
             url=request_url(request),
             headers=request.headers,
             body=body,
+            domain_policy=policy_of(request),
         )
     except InboxError as error:
         return error_response(error.status, error.reason)

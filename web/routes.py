@@ -48,6 +48,7 @@ from web.mastodon_api import (
     timelines,
     trends,
 )
+from web.mastodon_api import admin as admin_api
 
 
 async def health(request: Request) -> Response:
@@ -75,6 +76,8 @@ def all_routes() -> list[BaseRoute]:
         scheduled_statuses,
         media,
         search,
+        # Before instance: /api/v1/instance/domain_blocks is served by admin_api.
+        admin_api,
         instance,
         lists,
         bookmarks,

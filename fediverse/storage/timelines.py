@@ -93,10 +93,20 @@ _LIST_KEEP = f"""
 
 _MEDIA = "EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = s.id)"
 
+# Silenced (limited) authors, e.g. from a domain blocked with severity silence, stay out of
+# public and tag timelines except for their followers (Mastodon's behaviour).
+_NOT_LIMITED = """
+    NOT EXISTS (SELECT 1 FROM accounts tl_la
+                WHERE tl_la.id = s.account_id AND tl_la.silenced_at IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM follows tl_lf WHERE tl_lf.account_id = $1
+                                  AND tl_lf.target_account_id = tl_la.id)
+                  AND (tl_la.id = $1::bigint) IS NOT TRUE)"""
+
 # Public and tag timelines: public visibility only (never unlisted, private or direct); internal
 # posts pass `visible_sql` only for signed-in (local) viewers.
 _PUBLIC_KEEP = f"""
     s.visibility = 'public' AND s.reblog_of_id IS NULL
+    AND {_NOT_LIMITED}
     AND {_COMMON_KEEP}
     AND (s.in_reply_to_account_id IS NULL OR s.in_reply_to_account_id = s.account_id)
     AND (NOT $5::boolean OR s.local) AND (NOT $6::boolean OR NOT s.local)
@@ -105,6 +115,7 @@ _PUBLIC_KEEP = f"""
 
 _TAG_KEEP = f"""
     s.visibility = 'public' AND s.reblog_of_id IS NULL
+    AND {_NOT_LIMITED}
     AND {_COMMON_KEEP}
     AND NOT EXISTS (SELECT 1 FROM unnest($6::bigint[]) AS needed (tag_id)
                     WHERE NOT EXISTS (SELECT 1 FROM status_tags x

@@ -6,17 +6,19 @@ parses parameters, owns the transaction and renders Account and Relationship ent
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from fediverse import auth, default_scope, profiles
+from fediverse import auth, default_scope, federation_rules, profiles
 from fediverse import media as media_domain
 from fediverse import relationships as relationship_domain
 from fediverse.default_scope import DefaultScope
 from fediverse.errors import BadRequest, Forbidden, NotAuthorized, NotFound, ValidationError
+from fediverse.federation_rules import FederationRefused
 from fediverse.ids import parse_id
 from fediverse.media import UploadLimits
 from fediverse.profiles import ProfileChanges, ProfileField, StatusQuery
@@ -30,6 +32,7 @@ from fediverse.storage.relationships import PagedAccount
 from fediverse.urls import LocalUrls
 from web.auth import Viewer, optional_viewer, read_viewer, require_account
 from web.forms import Params, read_params
+from web.mastodon_api.admin import record_federation_request
 from web.mastodon_api.entities import iso, render_account, render_credential_account, render_status
 from web.mastodon_api.filters import apply_filters
 from web.pagination import ACCOUNTS_MAX_LIMIT, PageRequest, add_link_header, parse_page
@@ -446,15 +449,26 @@ async def _act(request: Request, scope: str, action: str) -> Response:
     _, account = await require_account(request, scope)
     target_id = _account_id(request)
     params = await read_params(request)
-    async with database_of(request).transaction() as conn:
-        target = await relationship_domain.fetch_target(conn, target_id)
-        result = await _ACTIONS[action](conn, account, target, params)
+    try:
+        async with database_of(request).transaction() as conn:
+            target = await relationship_domain.fetch_target(conn, target_id)
+            result = await _ACTIONS[action](conn, account, target, params)
+    except FederationRefused as refused:
+        # Following someone on a server we do not federate with: 422, and in allowlist mode
+        # a federation request for the admins (approving it sends the follow).
+        await record_federation_request(
+            request, refused, follow=True, reason=params.str("reason") or ""
+        )
+        raise
     return JSONResponse(render_relationship(result))
 
 
 async def _follow(conn: Connection, account: Account, target: Account, params: Params) -> Any:
     languages = (
         params.list("languages") if ("languages" in params or "languages[]" in params) else None
+    )
+    await federation_rules.ensure_may_federate(
+        conn, domain=target.domain, now=datetime.now(UTC), acct=target.acct
     )
     return await relationship_domain.follow(
         conn,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from fediverse import instance
+from fediverse import federation_rules, instance
 from fediverse.audience_report import Scope
 from fediverse.instance import InstanceProfile, InstanceUsage, PolicyText
 from fediverse.storage.accounts import Account
@@ -173,7 +173,12 @@ async def instance_v1(request: Request) -> Response:
 
 
 async def instance_v2(request: Request) -> Response:
-    return JSONResponse(render_instance_v2(*await _instance_parts(request), urls_of(request)))
+    body = render_instance_v2(*await _instance_parts(request), urls_of(request))
+    # Allowlist mode is Mastodon's "limited federation mode" (fediverse/federation_rules.py).
+    async with database_of(request).connection() as conn:
+        mode = await federation_rules.read_mode(conn)
+    body["configuration"]["limited_federation"] = mode == federation_rules.Mode.ALLOWLIST
+    return JSONResponse(body)
 
 
 async def peers(request: Request) -> Response:

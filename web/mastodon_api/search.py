@@ -14,12 +14,14 @@ from starlette.routing import BaseRoute, Route
 
 from fediverse import search as search_domain
 from fediverse.errors import BadRequest, NotAuthorized
+from fediverse.federation_rules import FederationRefused
 from fediverse.search import RemoteResolver, SearchQuery, SearchResults
 from fediverse.status_views import load_views
 from fediverse.storage.database import Connection
 from fediverse.urls import LocalUrls
 from web.auth import read_viewer
 from web.forms import read_params
+from web.mastodon_api.admin import record_federation_request
 from web.mastodon_api.entities import render_account, render_status, render_tag
 from web.responses import JSONResponse
 from web.state import database_of, settings_of, state_of, urls_of
@@ -70,15 +72,21 @@ async def search_v2(request: Request) -> Response:
         offset=offset,
     )
     resolver: RemoteResolver | None = state_of(request).services.get(SEARCH_RESOLVER_SERVICE)
-    async with database_of(request).transaction() as conn:
-        results = await search_domain.search(
-            conn,
-            query=query,
-            viewer_id=viewer_id,
-            local_domain=settings_of(request).domain,
-            resolver=resolver,
-        )
-        body = await render_results(conn, results, viewer_id, urls_of(request))
+    try:
+        async with database_of(request).transaction() as conn:
+            results = await search_domain.search(
+                conn,
+                query=query,
+                viewer_id=viewer_id,
+                local_domain=settings_of(request).domain,
+                resolver=resolver,
+            )
+            body = await render_results(conn, results, viewer_id, urls_of(request))
+    except FederationRefused as refused:
+        # 422 "x is not allowed to federate with this server"; in allowlist mode the lookup
+        # becomes a federation request for the admins.
+        await record_federation_request(request, refused, follow=False)
+        raise
     return JSONResponse(body)
 
 
