@@ -185,7 +185,7 @@ async def test_the_client_makes_no_request_to_a_domain_that_may_not_federate(
         policy=policy.decide_url,
         is_farewell=is_farewell,
     ) as client:
-        with pytest.raises(DomainNotAllowed, match="bad.example is not allowed to federate"):
+        with pytest.raises(DomainNotAllowed, match=r"bad\.example is not allowed to federate"):
             await client.get_document("https://sub.bad.example/users/x")
         with pytest.raises(DomainNotAllowed):
             await client.webfinger("x@bad.example")
@@ -296,7 +296,8 @@ async def test_deliveries_to_a_refused_domain_are_failed_with_the_reason(
             inboxes=["https://stranger.example/inbox", "https://bad.example/inbox"],
         )
         rows = await conn.fetch(
-            "SELECT activity_id, domain, state, last_error FROM deliveries ORDER BY activity_id, domain"
+            "SELECT activity_id, domain, state, last_error FROM deliveries "
+            "ORDER BY activity_id, domain"
         )
     states = {
         (row["activity_id"][-1], row["domain"]): (row["state"], row["last_error"]) for row in rows
