@@ -86,6 +86,26 @@ async def mark_delivered(conn: Connection, *, delivery_id: int, status_code: int
     )
 
 
+async def mark_delivered_and_reachable(
+    conn: Connection, *, delivery_id: int, status_code: int, domain: str
+) -> None:
+    """Delivered, and the domain reachable again, in one statement (one round trip, no
+    explicit transaction): the per-delivery write of a fan-out."""
+    await conn.execute(
+        """
+        WITH delivered AS (
+            UPDATE deliveries SET state = 'delivered', last_status_code = $2, last_error = NULL,
+                finished_at = now()
+            WHERE id = $1
+        )
+        DELETE FROM unreachable_domains WHERE domain = $3
+        """,
+        delivery_id,
+        status_code,
+        domain,
+    )
+
+
 async def mark_failed(
     conn: Connection, *, delivery_id: int, status_code: int | None, error: str
 ) -> None:
