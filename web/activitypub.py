@@ -108,13 +108,19 @@ def request_url(request: Request) -> str:
     return f"{settings_of(request).base_url}{path}{'?' + query if query else ''}"
 
 
+async def refuse_disallowed_signer(request: Request) -> None:
+    """403 when the request is signed with a key on a domain that may not federate with us
+    (read from the keyId alone: nothing is fetched)."""
+    refused = await refused_sender(policy_of(request), headers=request.headers, document=None)
+    if refused is not None:
+        raise Forbidden(f"{refused.domain} is not allowed to federate with this server")
+
+
 async def verify_signed_request(request: Request) -> VerifiedSignature:
     """Verify the request's HTTP signature (draft-cavage or RFC 9421); 401 when it fails.
 
     A keyId on a domain that may not federate is refused (403) before its key is fetched."""
-    refused = await refused_sender(policy_of(request), headers=request.headers, document=None)
-    if refused is not None:
-        raise Forbidden(f"{refused.domain} is not allowed to federate with this server")
+    await refuse_disallowed_signer(request)
     body = await request.body()
     try:
         return await verify_with_resolver(
@@ -167,6 +173,7 @@ async def actor(request: Request) -> Response:
     The actor stays fetchable without a signature even in authorized-fetch mode, as Mastodon
     does, so peers can fetch the key they need to verify our signatures.
     """
+    await refuse_disallowed_signer(request)
     account = await _local_account(request)
     urls = urls_of(request)
     if not wants_activitystreams(request.headers.get("accept")):
