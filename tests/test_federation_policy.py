@@ -4,7 +4,11 @@ enforcement at the edges (the one client, the inbox, the delivery queue) and in 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import orjson
@@ -488,3 +492,132 @@ async def test_requests_are_recorded_once_and_approval_allows_the_domain(
         assert approved.state == "approved"
         assert (await rules.load_snapshot(conn, now=now())).decide("new.example").federates
         assert await rules.list_requests(conn) == []
+
+
+# --- the CLI, as a script runs it -----------------------------------------------------------
+
+
+async def fediverse(database_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """Run `fediverse ARGS` in a subprocess against the test database."""
+    env = {
+        **os.environ,
+        "FEDIVERSE_DATABASE_URL": database_url,
+        "FEDIVERSE_DOMAIN": "local.test",
+        "FEDIVERSE_DATA_DIR": str(tmp_path / "cli-data"),
+        "FEDIVERSE_SECRET_KEY": "cli-secret",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fediverse.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_manages_mode_rules_impact_requests_and_audit_with_script_exit_codes(
+    database: Database, database_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    eve = await make_remote(database, "eve", "bad.example")
+    await make_follow(database, alice.account, eve)
+    # The running server's policy, to see that a CLI change reaches it.
+    policy = FederationPolicy(database, local_domain=settings.domain, ttl=0)
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "mode", "allowlist")
+    assert code == 0 and "allowlist" in out
+    assert "Severed 1 follow" in out
+    assert not (await policy.decide("friend.example")).federates
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "allow", "Friend.Example.")
+    assert code == 0 and "Allowed friend.example" in out
+    assert (await policy.decide("www.friend.example")).federates
+
+    code, out, _ = await fediverse(
+        database_url,
+        tmp_path,
+        "federation",
+        "block",
+        "bad.example",
+        "--severity",
+        "silence",
+        "--reject-media",
+        "--comment",
+        "noisy",
+        "--grace-hours",
+        "2",
+    )
+    assert code == 0 and "cancel bad.example" in out
+    code, out, err = await fediverse(database_url, tmp_path, "federation", "block", "bad.example")
+    assert code == 1 and "already blocked" in err
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "list")
+    assert code == 0
+    assert "mode: allowlist" in out
+    assert "friend.example" in out and "allow" in out
+    assert "block:silence -media" in out and "pending until" in out
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "cancel", "bad.example")
+    assert code == 0 and "Cancelled" in out
+    code, out, err = await fediverse(database_url, tmp_path, "federation", "cancel", "bad.example")
+    assert code == 1 and "nothing pending" in err
+
+    carol = await make_remote(database, "carol", "friend.example")
+    await make_follow(database, carol, alice.account)
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "impact", "friend.example")
+    assert (
+        code == 0
+        and "followers from there: 1" in out
+        and "carol@friend.example follows @alice" in out
+    )
+
+    async with database.transaction() as conn:
+        request_id = await rules.record_request(
+            conn, requester_account_id=alice.account.id, acct="zed@far.example", now=now()
+        )
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "requests")
+    assert code == 0 and "zed@far.example" in out and "@alice" in out
+    code, out, _ = await fediverse(
+        database_url, tmp_path, "federation", "requests", "approve", str(request_id)
+    )
+    assert code == 0 and "far.example is allowed" in out
+    assert (await policy.decide("far.example")).federates
+    code, out, err = await fediverse(
+        database_url, tmp_path, "federation", "requests", "deny", str(request_id)
+    )
+    assert code == 1 and "already approved" in err
+    code, _, err = await fediverse(database_url, tmp_path, "federation", "requests", "deny")
+    assert code == 2
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "remove", "friend.example")
+    assert code == 0 and "Removed the allow rule for friend.example" in out
+    code, out, err = await fediverse(
+        database_url, tmp_path, "federation", "remove", "nowhere.example"
+    )
+    assert code == 1 and "no rule for nowhere.example" in err
+    code, _, err = await fediverse(database_url, tmp_path, "federation", "block", "not a domain")
+    assert code == 1 and "not a domain name" in err
+    code, _, _ = await fediverse(database_url, tmp_path, "federation", "mode", "closed")
+    assert code == 2
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "audit", "--json")
+    assert code == 0
+    entries = [orjson.loads(line) for line in out.splitlines()]
+    actions = [entry["action"] for entry in entries]
+    assert actions[:3] == [
+        "domain_allow.destroy",
+        "federation_request.approve",
+        "domain_allow.create",
+    ]
+    assert "federation.mode" in actions and "domain_rule.cancel" in actions
+    assert all(entry["actor"].startswith("cli:") for entry in entries)
+    mode_entry = next(entry for entry in entries if entry["action"] == "federation.mode")
+    assert mode_entry["before"] == {"mode": "open"} and mode_entry["after"] == {"mode": "allowlist"}
+
+    code, out, _ = await fediverse(database_url, tmp_path, "federation", "apply-pending")
+    assert code == 0 and "Applied 0" in out
