@@ -431,8 +431,9 @@ async def allow_domain(
         created_by=who.label,
         now=now,
     )
-    rule = await store.update_rule(conn, rule_id=rule.id, changes={"applied_at": now}, now=now)
-    assert rule is not None
+    applied = await store.update_rule(conn, rule_id=rule.id, changes={"applied_at": now}, now=now)
+    assert applied is not None
+    rule = applied
     await record_audit(
         conn,
         who=who,

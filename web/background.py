@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from federation.client import DomainNotAllowed, FederationClient, FetchError
 from federation.delivery import DeliveryNetworkError, DeliveryRefused, DeliveryWorker, Poster
@@ -119,7 +119,7 @@ def build_workers(state: AppState, *, clock: Clock = _utcnow) -> Workers:
     )
 
 
-def _federation_upkeep(state: AppState, stop: asyncio.Event) -> Awaitable[None]:
+def _federation_upkeep(state: AppState, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
     """Rule changes whose grace period ended, follows of approved federation requests."""
     return run_upkeep_forever(
         state.database,
