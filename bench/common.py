@@ -106,16 +106,25 @@ def server_env(database_url: str, data_dir: Path, port: int, **extra: str) -> di
     return env
 
 
+def _log_file(env: dict[str, str], name: str) -> int:
+    """The process's stderr goes to a file in its data directory, as a deployment's would."""
+    path = Path(env["FEDIVERSE_DATA_DIR"]) / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
 def start_server(
     env: dict[str, str], port: int, *, workers: bool = True, log_level: str = "warning"
 ) -> subprocess.Popen[bytes]:
     """`python -m fediverse.cli serve` (uvloop + httptools, one process) on 127.0.0.1:port,
-    returned once /health answers (at most 60 s)."""
+    returned once /health answers (at most 60 s). Its log is data_dir/serve.log."""
     command = [sys.executable, "-m", "fediverse.cli", "serve", "--port", str(port)]
     command += ["--log-level", log_level]
     if not workers:
         command.append("--no-workers")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    stderr = _log_file(env, "serve")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    os.close(stderr)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -132,7 +141,10 @@ def start_server(
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`python -m fediverse.cli worker`: the queues in a process of their own."""
     command = [sys.executable, "-m", "fediverse.cli", "worker"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    stderr = _log_file(env, "worker")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    os.close(stderr)
+    return process
 
 
 def stop_process(process: subprocess.Popen[bytes] | None) -> None:

@@ -53,13 +53,16 @@ from common import (
     store_actors,
 )
 
+from federation.client import FederationClient
 from federation.keys import generate_keypair
 from federation.signatures import (
+    RequestSigner,
     SignatureError,
     VerificationKey,
     sign_cavage,
     verify_request,
 )
+from fediverse.config import load_settings
 
 RECEIVER_PORT = 9000
 
@@ -158,6 +161,55 @@ async def sign_only(private_pem: str, key_id: str, body: bytes, inboxes: list[st
     return time.perf_counter() - started
 
 
+async def raw_aiohttp_posts(
+    private_pem: str, key_id: str, body: bytes, inboxes: list[str], concurrency: int
+) -> float:
+    """Seconds for signed POSTs to every inbox straight over one aiohttp session: the HTTP
+    client's own floor, without queue, database or httpx."""
+    pending = list(inboxes)
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=16)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            while pending:
+                inbox = pending.pop()
+                headers = sign_cavage(
+                    "POST", inbox, body, key_id=key_id, private_key_pem=private_pem
+                )
+                headers["Content-Type"] = "application/activity+json"
+                async with session.post(inbox, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 202:
+                        raise SystemExit(f"receiver answered {response.status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+async def federation_client_posts(
+    private_pem: str, key_id: str, body: bytes, inboxes: list[str], concurrency: int
+) -> float:
+    """The same through FederationClient.post_activity (httpx API over the aiohttp transport,
+    the code path deliveries take), without queue or database."""
+    settings = load_settings(
+        {"FEDIVERSE_DOMAIN": "bench.local", "FEDIVERSE_ALLOW_PRIVATE_NETWORKS": "true"}
+    )
+    signer = RequestSigner(key_id=key_id, private_key_pem=private_pem)
+    pending = list(inboxes)
+    async with FederationClient(settings) as client:
+
+        async def worker() -> None:
+            while pending:
+                status = await client.post_activity(pending.pop(), body, signer=signer)
+                if status != 202:
+                    raise SystemExit(f"receiver answered {status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
 async def one_post(
     base: str, control: str, token: str, expected: int, number: int, limit: float
 ) -> tuple[float, dict]:
@@ -245,9 +297,15 @@ def run(args: argparse.Namespace) -> int:
             body = orjson.dumps({"type": "Create", "padding": "x" * 1500})
             fanouts: list[float] = []
             signs: list[float] = []
+            raws: list[float] = []
+            clients: list[float] = []
             profiler = start_profiler(args.py_spy, server.pid)
             for number in range(args.posts):
                 signs.append(asyncio.run(sign_only(keypair[0], key_id, body, inboxes)))
+                raws.append(asyncio.run(raw_aiohttp_posts(keypair[0], key_id, body, inboxes, 32)))
+                clients.append(
+                    asyncio.run(federation_client_posts(keypair[0], key_id, body, inboxes, 32))
+                )
                 elapsed, stats = asyncio.run(
                     one_post(base, control, token, len(inboxes), number, args.timeout)
                 )
@@ -255,7 +313,8 @@ def run(args: argparse.Namespace) -> int:
                 log(
                     f"post {number + 1}: {stats['total']} deliveries to {stats['hosts']} inboxes "
                     f"(max {stats['max_per_host']} per inbox, {stats['failures']} refused) "
-                    f"in {elapsed:.3f} s; sign-only {signs[-1]:.3f} s"
+                    f"in {elapsed:.3f} s; sign-only {signs[-1]:.3f} s, raw aiohttp "
+                    f"{raws[-1]:.3f} s, FederationClient {clients[-1]:.3f} s"
                 )
                 if stats["failures"]:
                     log(f"  refused: {stats['first_failures']}")
@@ -288,12 +347,27 @@ def run(args: argparse.Namespace) -> int:
                 "s",
                 target="<= 3.00",
                 passed=fanout <= 3 * sign,
-            )
+            ),
+            Figure(
+                "client floor: raw aiohttp",
+                statistics.median(raws),
+                f"sign {len(inboxes)} requests",
+                sign,
+                "s",
+            ),
+            Figure(
+                "client floor: FederationClient",
+                statistics.median(clients),
+                f"sign {len(inboxes)} requests",
+                sign,
+                "s",
+            ),
         ],
     )
-    print(
-        f"all runs: fan-out {[round(f, 3) for f in fanouts]} s, sign {[round(s, 3) for s in signs]} s"
-    )
+    print(f"all runs: fan-out {[round(f, 3) for f in fanouts]} s")
+    print(f"          sign    {[round(s, 3) for s in signs]} s")
+    print(f"          aiohttp {[round(s, 3) for s in raws]} s")
+    print(f"          client  {[round(s, 3) for s in clients]} s")
     print(f"deliveries table: {states}")
     print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")
     return 0 if states.get("pending", 0) == 0 else 1

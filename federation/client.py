@@ -166,12 +166,17 @@ class FederationClient:
         self._resolver = resolver or resolve_with_loop
         self._total_timeout = total_timeout
         self._max_document_bytes = max_document_bytes
+        self._transport = transport or _default_transport(settings)
         self._http = httpx.AsyncClient(
-            transport=transport or _default_transport(settings),
+            transport=self._transport,
             timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
             follow_redirects=False,
             headers={"User-Agent": self.user_agent},
         )
+        # Requests go straight to the transport (see _request); these are what the client
+        # would have added to each.
+        self._base_headers = httpx.Headers(self._http.headers)
+        self._timeouts = self._http.timeout.as_dict()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -357,10 +362,20 @@ class FederationClient:
                         headers.update(extra_headers)
                     if signer is not None:
                         headers.update(signer.sign(method, url, content, scheme=scheme))
-                    request = self._http.build_request(
-                        method, url, headers=headers, content=content
+                    merged = self._base_headers.copy()
+                    merged.update(headers)
+                    request = httpx.Request(
+                        method,
+                        url,
+                        headers=merged,
+                        content=content,
+                        extensions={"timeout": self._timeouts},
                     )
-                    response = await self._http.send(request, stream=True)
+                    # Straight to the transport, past AsyncClient.send: we follow redirects
+                    # ourselves and want no cookie jar, whose bookkeeping (http.cookiejar on
+                    # every request and response) cost as much CPU as the RSA signature of a
+                    # delivery (bench/fanout.py).
+                    response = await self._transport.handle_async_request(request)
                     try:
                         location = response.headers.get("location")
                         if follow_redirects and response.is_redirect and location:

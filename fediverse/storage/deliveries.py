@@ -86,23 +86,23 @@ async def mark_delivered(conn: Connection, *, delivery_id: int, status_code: int
     )
 
 
-async def mark_delivered_and_reachable(
-    conn: Connection, *, delivery_id: int, status_code: int, domain: str
-) -> None:
-    """Delivered, and the domain reachable again, in one statement (one round trip, no
-    explicit transaction): the per-delivery write of a fan-out."""
+async def mark_delivered_many(conn: Connection, *, delivered: list[tuple[int, int, str]]) -> None:
+    """(delivery id, status code, domain) rows delivered, and their domains reachable again,
+    in one statement: the write of a whole batch of a fan-out."""
     await conn.execute(
         """
-        WITH delivered AS (
-            UPDATE deliveries SET state = 'delivered', last_status_code = $2, last_error = NULL,
-                finished_at = now()
-            WHERE id = $1
+        WITH done AS (
+            SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[]) AS d(id, code, domain)
+        ), delivered AS (
+            UPDATE deliveries SET state = 'delivered', last_status_code = done.code,
+                last_error = NULL, finished_at = now()
+            FROM done WHERE deliveries.id = done.id
         )
-        DELETE FROM unreachable_domains WHERE domain = $3
+        DELETE FROM unreachable_domains WHERE domain IN (SELECT domain FROM done)
         """,
-        delivery_id,
-        status_code,
-        domain,
+        [row[0] for row in delivered],
+        [row[1] for row in delivered],
+        [row[2] for row in delivered],
     )
 
 
@@ -187,6 +187,14 @@ async def fetch_signature_scheme(conn: Connection, *, domain: str) -> str | None
         "SELECT scheme FROM peer_signature_schemes WHERE domain = $1", domain
     )
     return None if value is None else str(value)
+
+
+async def list_signature_schemes(conn: Connection, *, domains: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT domain, scheme FROM peer_signature_schemes WHERE domain = ANY($1::text[])",
+        domains,
+    )
+    return {str(row["domain"]): str(row["scheme"]) for row in rows}
 
 
 async def upsert_signature_scheme(conn: Connection, *, domain: str, scheme: str) -> None:
