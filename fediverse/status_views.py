@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fediverse import audience_report
 from fediverse.storage import accounts as account_store
 from fediverse.storage import auth as auth_store
 from fediverse.storage import media as media_store
@@ -99,6 +100,14 @@ async def load_views(
             thread_root_ids=[s.thread_root_id or s.id for s in everything.values()],
         )
 
+    # The author's own statuses say who can see them (an extra field apps ignore), on every
+    # path that shows them: status endpoints, timelines, profiles, notifications, streaming.
+    summaries: dict[int, str] = {}
+    if viewer_id is not None:
+        own = [s for s in everything.values() if s.account_id == viewer_id]
+        if own:
+            summaries = await audience_report.short_summaries(conn, own)
+
     def view(status: Status) -> StatusView:
         inner = view(originals[status.reblog_of_id]) if status.reblog_of_id else None
         flags: dict[str, bool | None] = {}
@@ -125,6 +134,7 @@ async def load_views(
                 if viewer_id is None or status.id not in polls
                 else own_choices.get(polls[status.id].id, [])
             ),
+            extras={"audience": summaries[status.id]} if status.id in summaries else {},
             **flags,  # type: ignore[arg-type]
         )
 

@@ -515,6 +515,26 @@ async def test_only_the_author_sees_the_audience_field_on_a_status(
     assert "audience" not in public.json()
 
 
+async def test_the_audience_field_follows_the_authors_statuses_into_timelines_and_profiles(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    await follow(database, bob.account.id, alice.account.id)
+    created = await post(client, alice, status="for my followers", visibility="private")
+
+    home = (await client.get("/api/v1/timelines/home", headers=alice.headers)).json()
+    assert [(s["id"], s.get("audience")) for s in home] == [(created["id"], "Your 1 follower")]
+    profile = (
+        await client.get(f"/api/v1/accounts/{alice.id}/statuses", headers=alice.headers)
+    ).json()
+    assert profile[0]["audience"] == "Your 1 follower"
+
+    bobs_home = (await client.get("/api/v1/timelines/home", headers=bob.headers)).json()
+    assert [s["id"] for s in bobs_home] == [created["id"]]
+    assert "audience" not in bobs_home[0]
+
+
 # --- advertising and defaults -----------------------------------------------------------------
 
 

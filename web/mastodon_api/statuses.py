@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from fediverse import audience_report, default_scope, threads
+from fediverse import default_scope, threads
 from fediverse import media as media_domain
 from fediverse import scheduled as scheduled_domain
 from fediverse import statuses as status_domain
@@ -125,15 +125,8 @@ def _language(params: Params) -> str | None:
 async def _render_statuses(
     conn: Connection, statuses: list[Status], viewer_id: int | None, urls: LocalUrls
 ) -> list[dict[str, Any]]:
-    body = [render_status(view, urls) for view in await load_views(conn, statuses, viewer_id)]
-    # The author's own statuses say who can see them (an extra field apps ignore).
-    own = [s for s in statuses if viewer_id is not None and s.account_id == viewer_id]
-    summaries = await audience_report.short_summaries(conn, own)
-    for entity in body:
-        summary = summaries.get(int(entity["id"]))
-        if summary is not None:
-            entity["audience"] = summary
-    return body
+    # load_views adds the `audience` summary to the viewer's own statuses.
+    return [render_status(view, urls) for view in await load_views(conn, statuses, viewer_id)]
 
 
 async def _render_one(
