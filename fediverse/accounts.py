@@ -47,8 +47,13 @@ async def create_local_account(
     make_keypair: KeypairMaker,
     display_name: str = "",
     default_privacy: str = "public",
+    password_hasher: Callable[[str], str] = hash_password,
 ) -> tuple[Account, User]:
-    """Create an account with its user and RSA key pair. Usernames are unique ignoring case."""
+    """Create an account with its user and RSA key pair. Usernames are unique ignoring case.
+
+    `password_hasher` is a parameter so tests can reuse one real argon2 hash per password
+    (hashing costs ~0.1 s by design).
+    """
     validate_username(username)
     validate_password(password)
     if not EMAIL_RE.fullmatch(email):
@@ -91,7 +96,7 @@ async def create_local_account(
             "id": user_id,
             "account_id": account_id,
             "email": email,
-            "password_hash": hash_password(password),
+            "password_hash": password_hasher(password),
             "role": role,
             "default_privacy": default_privacy,
         },

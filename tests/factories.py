@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
+from federation.keys import generate_keypair
 from fediverse import accounts as account_domain
 from fediverse import auth
 from fediverse.config import Settings
+from fediverse.passwords import hash_password
 from fediverse.storage import accounts as account_store
 from fediverse.storage.accounts import Account, User
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
-from federation.keys import generate_keypair
 
 DEFAULT_SCOPES = "read write follow push"
+
+# RSA key generation (~40 ms) and argon2 hashing (~0.1 s) dominate account creation, so tests
+# draw keys from a pool made once per session and reuse one real hash per password. The pool is
+# large enough that no test holds two accounts with the same key.
+_KEY_POOL_SIZE = 256
+_key_pool: list[tuple[str, str]] = []
+_key_draws = itertools.count()
+_password_hashes: dict[str, str] = {}
+
+
+def pooled_keypair() -> tuple[str, str]:
+    index = next(_key_draws) % _KEY_POOL_SIZE
+    while len(_key_pool) <= index:
+        _key_pool.append(generate_keypair())
+    return _key_pool[index]
+
+
+def cached_password_hash(password: str) -> str:
+    if password not in _password_hashes:
+        _password_hashes[password] = hash_password(password)
+    return _password_hashes[password]
 
 
 @dataclass
@@ -50,10 +73,13 @@ async def make_staff(
             email=f"{username}@example.org",
             password=password,
             role=role,
-            make_keypair=generate_keypair,
+            make_keypair=pooled_keypair,
+            password_hasher=cached_password_hash,
         )
         if locked:
-            await account_store.update_account(conn, account_id=account.id, changes={"locked": True})
+            await account_store.update_account(
+                conn, account_id=account.id, changes={"locked": True}
+            )
             account = await account_store.fetch_account(conn, account_id=account.id)  # type: ignore[assignment]
         token, _ = await auth.issue_token(conn, application_id=None, user_id=user.id, scopes=scopes)
     assert account is not None
