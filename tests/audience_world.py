@@ -82,7 +82,7 @@ class ChangeSpec:
     block, follow)."""
 
     kind: str
-    actor: int  # always a local account
+    actor: int  # for follow, a local account; else which existing follow (modulo)
     other: int
 
 
@@ -162,8 +162,8 @@ def world_specs(draw: st.DrawFn) -> WorldSpec:
                     st.sampled_from(("unfollow", "remove_follower", "block", "follow")),
                     locals_,
                     everyone,
-                ).filter(lambda c: c[1] != c[2]),
-                max_size=3,
+                ),
+                max_size=4,
             )
         )
     )
@@ -443,7 +443,8 @@ async def build_world(
                 account_id=people[follower].id,
                 target_account_id=people[target].id,
                 show_reblogs=True,
-                notify=False,
+                # Followers ask to be told of each new post, so `status` notifications exist.
+                notify=True,
                 languages=None,
                 uri=None if people[follower].local else f"{people[follower].uri}#follows/{row_id}",
             )
@@ -669,9 +670,35 @@ async def _boost(
 async def apply_change(
     client: httpx.AsyncClient, database: Database, model: Model, change: ChangeSpec
 ) -> None:
-    """Change a relationship through the API, and the model with it."""
+    """Change a relationship through the API, and the model with it. `follow` is about two
+    given people; the others pick (by `actor`, modulo) one of the follows that exist now, so
+    that they take away access someone really had."""
     people = model.people
-    actor, other = change.actor, change.other
+
+    def usable(pair: tuple[int, int]) -> bool:
+        return not (people[pair[0]].suspended or people[pair[1]].suspended)
+
+    if change.kind == "follow":
+        actor, other = change.actor, change.other
+    else:
+        if change.kind == "unfollow":
+            pairs = [p for p in model.follows | model.requests if people[p[0]].local]
+        else:
+            pairs = [(t, f) for f, t in model.follows if people[t].local]
+        if change.kind == "block":
+            # Blocking someone one mentioned takes their old mentions (and notifications) away.
+            pairs += [
+                (post.author, mentioned)
+                for post in model.posts.values()
+                if people[post.author].local
+                for mentioned in post.mentioned
+            ]
+        pairs = sorted(set(filter(usable, pairs)))
+        if not pairs:
+            return
+        actor, other = pairs[change.actor % len(pairs)]
+    if people[other].suspended or actor == other:
+        return
     path = f"/api/v1/accounts/{people[other].id}"
     headers = people[actor].headers
     if change.kind == "unfollow":
@@ -684,7 +711,7 @@ async def apply_change(
         await apply_block(client, database, model, actor, other)
     elif change.kind == "follow":
         # Following a peer needs its Accept; a new local follow is what this change is about.
-        if not people[other].local or people[other].suspended:
+        if not people[other].local:
             return
         if (actor, other) in model.blocks or (other, actor) in model.blocks:
             return
