@@ -26,12 +26,14 @@ from federation.ingest import (
     ActivityIgnored,
     ActivityRejected,
     IngestContext,
+    attributed_to,
     check_note,
     draft_of,
     ingest_note,
     status_for_uri,
+    store_poll,
 )
-from fediverse import relationships
+from fediverse import federation_rules, polls, relationships
 from fediverse.audience import Visibility
 from fediverse.content import sanitize_html
 from fediverse.remote_relationships import receive_block, receive_move, receive_unblock
@@ -198,7 +200,36 @@ async def on_create(ctx: IngestContext, activity: Activity, actor: Account) -> N
     document = await ctx.trusted_object(activity.get("object"), sender=actor.uri)
     if document.get("type") not in NOTE_TYPES:
         raise ActivityIgnored(f"object type {document.get('type')!r} is not stored as a status")
+    if await _poll_vote(ctx, document, actor):
+        return
     await ingest_note(ctx, document, author=actor, activity_uri=_activity_id(activity))
+
+
+async def _poll_vote(ctx: IngestContext, document: Activity, actor: Account) -> bool:
+    """A vote on one of our polls: a Note whose `name` is an option, replying to the Question
+    (Mastodon's poll_vote?). It is counted, never stored as a status. False when the Note is
+    not a vote (then it is an ordinary reply)."""
+    name = document.get("name")
+    parent_uri = id_of(document.get("inReplyTo"))
+    if document.get("type") != "Note" or not isinstance(name, str) or parent_uri is None:
+        return False
+    if not ctx.is_local_uri(parent_uri):
+        return False
+    question = await status_store.fetch_status_by_uri(ctx.conn, uri=parent_uri)
+    if question is None or not question.local or question.poll_id is None:
+        return False
+    uri = id_of(document)
+    if uri is None:
+        raise ActivityRejected("vote has no id")
+    _same_host(uri, actor, "vote")
+    if attributed_to(document) not in (None, actor.uri):
+        raise ActivityRejected("a vote attributed to another actor")
+    counted = await polls.record_remote_vote(
+        ctx.conn, voter=actor, status_id=question.id, option_title=name, uri=uri, now=ctx.now
+    )
+    if not counted:
+        raise ActivityIgnored(f"vote {uri} not counted (repeated, closed, unseen or unknown)")
+    return True
 
 
 async def on_update(ctx: IngestContext, activity: Activity, actor: Account) -> None:
@@ -224,8 +255,13 @@ async def on_update(ctx: IngestContext, activity: Activity, actor: Account) -> N
         raise ActivityIgnored(f"Update of unknown status {uri}")
     if status.account_id != actor.id:
         raise ActivityRejected("only the author may update a status")
+    if document.get("type") == "Question" and document.get("updated") is None:
+        # New counts of a poll (Mastodon's UpdatePollSerializer): not an edit of the post.
+        await store_poll(ctx, document, status)
+        return
     draft = await draft_of(ctx, document, author=actor, activity_uri=None, parent=None)
     await update_remote_status(ctx.conn, status, draft, now=ctx.now)
+    await store_poll(ctx, document, status)
 
 
 async def on_delete(ctx: IngestContext, activity: Activity, actor: Account) -> None:
@@ -324,6 +360,11 @@ async def on_move(ctx: IngestContext, activity: Activity, actor: Account) -> Non
 
 
 async def on_flag(ctx: IngestContext, activity: Activity, actor: Account) -> None:
+    if actor.domain is not None:
+        if ctx.policy is None:
+            ctx.policy = await federation_rules.load_snapshot(ctx.conn, now=ctx.now)
+        if ctx.policy.decide(actor.domain.lower()).reject_reports:
+            raise ActivityIgnored(f"reports from {actor.domain} are rejected (domain block)")
     target: Account | None = None
     status_ids: list[int] = []
     for uri in ids_of(activity.get("object")):

@@ -24,9 +24,9 @@ from federation.activitystreams import (
 )
 from federation.actors import ActorRejected, DocumentFetcher, fetch_remote_actor, store_remote_actor
 from federation.client import DomainNotAllowed, FetchError
-from fediverse import federation_rules
+from fediverse import federation_rules, polls
 from fediverse.audience import Visibility
-from fediverse.content import sanitize_html
+from fediverse.content import html_to_text, sanitize_html
 from fediverse.remote_statuses import (
     RemoteMedia,
     RemoteStatusDraft,
@@ -327,6 +327,70 @@ def check_note(document: dict[str, Any], *, author_uri: str) -> str:
     return uri
 
 
+@dataclass(frozen=True)
+class RemotePoll:
+    """A Question's poll: its options and the counts its server publishes."""
+
+    options: list[str]
+    tallies: list[int]
+    multiple: bool
+    expires_at: datetime | None
+    voters_count: int
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def poll_of(document: dict[str, Any]) -> RemotePoll | None:
+    """The poll of a Question (`oneOf`, or `anyOf` for several choices), None when it has no
+    usable options. Counts are `replies.totalItems`; voters default to the sum (single choice)."""
+    if document.get("type") != "Question":
+        return None
+    multiple = "anyOf" in document and "oneOf" not in document
+    options: list[str] = []
+    tallies: list[int] = []
+    for item in as_list(document.get("anyOf" if multiple else "oneOf")):
+        if not isinstance(item, dict):
+            continue
+        name = first_string(item.get("name"))
+        title = html_to_text(sanitize_html(name)).strip()[:200] if name else ""
+        if not title or title in options:
+            continue
+        replies = item.get("replies")
+        options.append(title)
+        tallies.append(_count(replies.get("totalItems")) if isinstance(replies, dict) else 0)
+        if len(options) == polls.MAX_OPTIONS * 5:  # a generous cap on what a peer may send
+            break
+    if len(options) < 1:
+        return None
+    voters = document.get("votersCount")
+    return RemotePoll(
+        options=options,
+        tallies=tallies,
+        multiple=multiple,
+        expires_at=_timestamp(document.get("endTime")) or _timestamp(document.get("closed")),
+        voters_count=_count(voters) if voters is not None or multiple else sum(tallies),
+    )
+
+
+async def store_poll(ctx: IngestContext, document: dict[str, Any], status: Status) -> None:
+    """Store (or refresh the counts of) a remote Question's poll."""
+    poll = poll_of(document)
+    if poll is None:
+        return
+    await polls.store_remote_poll(
+        ctx.conn,
+        status_id=status.id,
+        author_id=status.account_id,
+        options=poll.options,
+        multiple=poll.multiple,
+        expires_at=poll.expires_at,
+        tallies=poll.tallies,
+        voters_count=poll.voters_count,
+    )
+
+
 # --- storing ------------------------------------------------------------------------------------
 
 
@@ -419,7 +483,10 @@ async def ingest_note(
         return existing, False
     parent = await parent_of(ctx, document, depth)
     draft = await draft_of(ctx, document, author=author, activity_uri=activity_uri, parent=parent)
-    return await store_remote_status(ctx.conn, draft, now=ctx.now)
+    status, created = await store_remote_status(ctx.conn, draft, now=ctx.now)
+    if created:
+        await store_poll(ctx, document, status)
+    return status, created
 
 
 async def status_for_uri(ctx: IngestContext, uri: str, *, depth: int = 0) -> Status:

@@ -16,6 +16,7 @@ from federation.actors import render_actor
 from fediverse.audience import Visibility
 from fediverse.storage.accounts import Account
 from fediverse.storage.media import MediaAttachment
+from fediverse.storage.polls import Poll
 from fediverse.storage.statuses import Status
 from fediverse.urls import LocalUrls
 
@@ -116,6 +117,8 @@ class NoteParts:
     mentions: list[Account]
     tags: list[str]
     media: list[MediaAttachment]
+    # A status with a poll is a Question.
+    poll: Poll | None = None
 
 
 def render_attachment(media: MediaAttachment, urls: LocalUrls) -> dict[str, Any]:
@@ -168,7 +171,28 @@ def render_note(parts: NoteParts, urls: LocalUrls) -> dict[str, Any]:
         }
         for account in parts.mentions
     ] + [{"type": "Hashtag", "href": urls.tag(name), "name": f"#{name}"} for name in parts.tags]
+    if parts.poll is not None:
+        note.update(render_question_fields(parts.poll, now=datetime.now(UTC)))
     return note
+
+
+def render_question_fields(poll: Poll, *, now: datetime) -> dict[str, Any]:
+    """What turns a Note into a Question (Mastodon's NoteSerializer with a poll): the options
+    with their counts as `replies.totalItems`, `endTime`, `closed` once ended, `votersCount`."""
+    options = [
+        {"type": "Note", "name": title, "replies": {"type": "Collection", "totalItems": count}}
+        for title, count in zip(poll.options, poll.tallies, strict=False)
+    ]
+    fields: dict[str, Any] = {
+        "type": "Question",
+        "anyOf" if poll.multiple else "oneOf": options,
+        "votersCount": poll.voters_count,
+    }
+    if poll.expires_at is not None:
+        fields["endTime"] = iso(poll.expires_at)
+        if poll.closed_at is not None or poll.expired_at(now):
+            fields["closed"] = iso(poll.expires_at)
+    return fields
 
 
 def render_note_document(parts: NoteParts, urls: LocalUrls) -> dict[str, Any]:
@@ -204,6 +228,48 @@ def render_update_note(parts: NoteParts, urls: LocalUrls, *, update_id: int) -> 
         "to": note["to"],
         "cc": note["cc"],
         "object": note,
+    }
+
+
+def render_update_question(parts: NoteParts, urls: LocalUrls, *, update_id: int) -> dict[str, Any]:
+    """New counts (or the end) of our poll, for its voters and the author's followers: an
+    Update of the Question, as Mastodon's UpdatePollSerializer sends it."""
+    question = render_note(parts, urls)
+    return {
+        "@context": NOTE_CONTEXT,
+        "id": f"{parts.status.uri}#updates/{update_id}",
+        "type": "Update",
+        "actor": question["attributedTo"],
+        "to": question["to"],
+        "cc": question["cc"],
+        "object": question,
+    }
+
+
+def vote_id(actor: str, key: int) -> str:
+    return f"{actor}#votes/{key}"
+
+
+def render_vote(
+    actor: str, *, key: int, option_title: str, question_uri: str, poll_author_uri: str
+) -> dict[str, Any]:
+    """A vote on a peer's poll: a Create of a Note naming the option, replying to the Question,
+    addressed to the poll's author only (Mastodon's VoteSerializer)."""
+    note_id = vote_id(actor, key)
+    return {
+        "@context": AS_CONTEXT,
+        "id": f"{note_id}/activity",
+        "type": "Create",
+        "actor": actor,
+        "to": [poll_author_uri],
+        "object": {
+            "id": note_id,
+            "type": "Note",
+            "name": option_title,
+            "attributedTo": actor,
+            "to": [poll_author_uri],
+            "inReplyTo": question_uri,
+        },
     }
 
 

@@ -22,6 +22,7 @@ from fediverse.config import Settings
 from fediverse.storage import accounts as account_store
 from fediverse.storage import events as event_store
 from fediverse.storage import media as media_store
+from fediverse.storage import polls as poll_store
 from fediverse.storage import publishing as publishing_store
 from fediverse.storage import recipients
 from fediverse.storage import statuses as status_store
@@ -56,12 +57,14 @@ async def load_note_parts(conn: Connection, status: Status, author: Account) -> 
     mentions = await account_store.list_accounts_by_ids(conn, account_ids=mention_ids)
     tags = (await status_store.list_tag_names(conn, status_ids=[status.id])).get(status.id, [])
     media = await media_store.list_media_for_statuses(conn, status_ids=[status.id])
+    poll = await poll_store.fetch_poll_of_status(conn, status_id=status.id)
     return ap.NoteParts(
         status=status,
         author=author,
         mentions=sorted(mentions, key=lambda account: account.id),
         tags=tags,
         media=media,
+        poll=poll,
     )
 
 
@@ -133,6 +136,9 @@ class Publisher:
             "block.created": self._block_created,
             "block.undone": self._block_undone,
             "account.updated": self._account_updated,
+            "poll.voted": self._poll_voted,
+            "poll.updated": self._poll_updated,
+            "poll.closed": self._poll_updated,
         }
 
     # --- the loop ---------------------------------------------------------------------------
@@ -483,3 +489,56 @@ class Publisher:
         inboxes = await recipients.list_follower_inboxes(conn, account_id=account.id)
         activity = ap.render_update_person(account, self.urls, update_id=event.id)
         return [Outgoing(activity, account.id, inboxes)]
+
+    # --- polls ------------------------------------------------------------------------------
+
+    async def _poll_voted(self, conn: Connection, event: DomainEvent) -> list[Outgoing]:
+        """A local vote: on a peer's poll it goes to the poll's author, one Create{Note} per
+        chosen option; on our own poll the new counts go out as for a remote vote."""
+        payload = event.payload
+        if payload.get("poll_is_local"):
+            return await self._poll_updated(conn, event)
+        voter = await _local_account(conn, payload.get("account_id"))
+        author_id = _int(payload, "poll_account_id")
+        question_uri = payload.get("status_uri")
+        if voter is None or author_id is None or not isinstance(question_uri, str):
+            return []
+        inbox = await recipients.fetch_personal_inbox(conn, account_id=author_id)
+        if inbox is None:
+            return []
+        actor = self.urls.actor(voter.username)
+        titles = [t for t in payload.get("options") or [] if isinstance(t, str)]
+        keys = [k for k in payload.get("vote_ids") or [] if isinstance(k, int)]
+        if len(keys) != len(titles):
+            # Older events name no vote ids: derive stable ones from the event.
+            keys = [event.id * 10 + index for index in range(len(titles))]
+        return [
+            Outgoing(
+                ap.render_vote(
+                    actor,
+                    key=key,
+                    option_title=title,
+                    question_uri=question_uri,
+                    poll_author_uri=inbox.uri,
+                ),
+                voter.id,
+                [inbox.inbox_url],
+            )
+            for key, title in zip(keys, titles, strict=True)
+        ]
+
+    async def _poll_updated(self, conn: Connection, event: DomainEvent) -> list[Outgoing]:
+        """Our poll's counts changed (or it ended): Update{Question} to the author's followers
+        and the remote voters (Mastodon's DistributePollUpdateWorker)."""
+        found = await self._local_status(conn, event.payload.get("status_id"))
+        if found is None:
+            return []
+        status, author = found
+        parts = await load_note_parts(conn, status, author)
+        if parts.poll is None:
+            return []
+        voters = await poll_store.list_remote_voter_ids(conn, poll_id=parts.poll.id)
+        inboxes = set(await status_inboxes(conn, status, [m.id for m in parts.mentions]))
+        inboxes.update(await recipients.list_preferred_inboxes(conn, account_ids=voters))
+        activity = ap.render_update_question(parts, self.urls, update_id=event.id)
+        return [Outgoing(activity, author.id, sorted(inboxes), status.id)]

@@ -167,12 +167,9 @@ async def vote(
     ).get(poll.id, [])
     if previous and (not poll.multiple or set(wanted) & set(previous)):
         raise ValidationError("You have already voted on this poll", field="choices")
+    vote_ids = [ids.new_id() for _ in wanted]
     await poll_store.insert_votes(
-        conn,
-        poll_id=poll.id,
-        account_id=voter.id,
-        choices=wanted,
-        vote_ids=[ids.new_id() for _ in wanted],
+        conn, poll_id=poll.id, account_id=voter.id, choices=wanted, vote_ids=vote_ids
     )
     await poll_store.add_to_tallies(conn, poll_id=poll.id, choices=wanted, new_voter=not previous)
     await events.record(
@@ -186,6 +183,7 @@ async def vote(
         account_id=voter.id,
         choices=wanted,
         options=[poll.options[choice] for choice in wanted],
+        vote_ids=vote_ids,
     )
     updated = await poll_store.fetch_poll(conn, poll_id=poll.id)
     assert updated is not None

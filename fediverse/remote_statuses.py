@@ -1,8 +1,9 @@
 """What peers do to statuses, as the domain sees it: store, edit and delete their posts, their
 boosts and favourites, and the reports they file. Federation parses AS2 into these values.
 
-Nothing here records a domain event: these are the peers' own actions, already published by
-them, and the publisher must not echo them back.
+Nothing here records a domain event that the publisher sends on: these are the peers' own
+actions, already published by them, and must not be echoed back (`conversation.updated`, for
+streaming only, is the exception the publisher ignores).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fediverse import ids
+from fediverse import conversations, ids
 from fediverse.audience import Visibility
 from fediverse.content import html_to_text, sanitize_html
 from fediverse.notifications import notify, withdraw
@@ -160,6 +161,10 @@ async def store_remote_status(
     status = await status_store.fetch_status(conn, status_id=status_id)
     assert status is not None
     await _notify_new(conn, status, mentioned, silent)
+    # A direct post joins the conversation of each local person it is addressed to.
+    await conversations.record_direct_status(
+        conn, status=status, participant_ids=[*mentioned, *silent]
+    )
     return status, True
 
 

@@ -191,3 +191,13 @@ async def list_voter_ids(conn: Connection, *, poll_id: int) -> list[int]:
         poll_id,
     )
     return [row["account_id"] for row in rows]
+
+
+async def list_remote_voter_ids(conn: Connection, *, poll_id: int) -> list[int]:
+    """Remote accounts that voted in the poll (their servers are sent its new counts)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT v.account_id FROM poll_votes v JOIN accounts a ON a.id = v.account_id "
+        "WHERE v.poll_id = $1 AND a.domain IS NOT NULL ORDER BY v.account_id",
+        poll_id,
+    )
+    return [row["account_id"] for row in rows]

@@ -1,0 +1,245 @@
+"""Polls and direct conversations between complete instances (tests/fakes/world.py): a local
+poll goes out as a Question, votes travel as Mastodon sends them (Create{Note} with `name`,
+addressed to the poll's author), counts come back as Update{Question}; remote direct posts
+join the local participants' conversations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from fediverse.polls import close_expired_polls
+from tests.fakes.world import World
+from tests.test_federation_world import Member, following, member
+
+
+@pytest.fixture
+async def world(server_url: str, template_database: str) -> AsyncIterator[World]:
+    async with World.start(server_url, template_database, ["a.test", "b.test"]) as w:
+        yield w
+
+
+def delivered(world: World, domain: str, kind: str) -> list[dict[str, Any]]:
+    """Activities of type `kind` that `domain`'s inboxes were sent, in order."""
+    activities = [orjson.loads(r.body) for r in world.inbox_posts_to(domain)]
+    return [a for a in activities if a.get("type") == kind]
+
+
+async def post_poll(author: Member, options: list[str], *, multiple: bool = False) -> Any:
+    data: dict[str, Any] = {
+        "status": "Lunch?",
+        "poll[options][]": options,
+        "poll[expires_in]": "3600",
+        "poll[multiple]": "true" if multiple else "false",
+    }
+    return await author.ok("POST", "/api/v1/statuses", data=data)
+
+
+async def poll_of(viewer: Member, status: dict[str, Any]) -> dict[str, Any]:
+    """The poll of `status` as `viewer`'s instance shows it to them."""
+    copy = (
+        await viewer.local_copy(status) if viewer.instance.domain not in status["uri"] else status
+    )
+    return await viewer.ok("GET", f"/api/v1/polls/{copy['poll']['id']}")  # type: ignore[no-any-return]
+
+
+def counts(poll: dict[str, Any]) -> tuple[list[int], int]:
+    return [o["votes_count"] for o in poll["options"]], poll["voters_count"]
+
+
+async def test_a_local_poll_goes_out_as_a_question_and_counts_a_remote_vote(world: World) -> None:
+    alice = await member(world["a.test"], "alice")
+    carol = await member(world["a.test"], "carol")
+    bob = await member(world["b.test"], "bob")
+    await following(world, bob, alice)
+    world.clear_requests()
+
+    status = await post_poll(alice, ["soup", "salad"])
+    await world.settle()
+
+    [create] = delivered(world, "b.test", "Create")
+    question = create["object"]
+    assert question["type"] == "Question"
+    assert question["id"] == status["uri"]
+    assert question["oneOf"] == [
+        {"type": "Note", "name": "soup", "replies": {"type": "Collection", "totalItems": 0}},
+        {"type": "Note", "name": "salad", "replies": {"type": "Collection", "totalItems": 0}},
+    ]
+    assert "anyOf" not in question and "closed" not in question
+    assert question["votersCount"] == 0
+    assert question["endTime"] == status["poll"]["expires_at"][:19] + "Z"
+
+    copy = await bob.local_copy(status)
+    assert [o["title"] for o in copy["poll"]["options"]] == ["soup", "salad"]
+    assert copy["poll"]["multiple"] is False
+    assert copy["poll"]["expires_at"][:19] == status["poll"]["expires_at"][:19]
+
+    world.clear_requests()
+    voted = await bob.ok(
+        "POST", f"/api/v1/polls/{copy['poll']['id']}/votes", data={"choices[]": "1"}
+    )
+    assert voted["own_votes"] == [1]
+    await world.settle()
+
+    [vote] = delivered(world, "a.test", "Create")
+    bob_uri = world["b.test"].actor_url("bob")
+    assert vote["actor"] == bob_uri
+    assert vote["to"] == [world["a.test"].actor_url("alice")]
+    note = vote["object"]
+    assert note["type"] == "Note"
+    assert note["name"] == "salad"
+    assert note["inReplyTo"] == status["uri"]
+    assert note["to"] == [world["a.test"].actor_url("alice")]
+    assert "content" not in note and "cc" not in vote
+
+    # Counted on a.test, and no status was made of the vote.
+    assert counts(await poll_of(alice, status)) == ([0, 1], 1)
+    bob_on_a = await alice.account_of(bob)
+    assert bob_on_a["statuses_count"] == 0
+    assert await alice.ok("GET", f"/api/v1/accounts/{bob_on_a['id']}/statuses") == []
+    assert await alice.notifications("mention") == []
+
+    # The new counts went back to b.test as an Update of the Question.
+    [update] = delivered(world, "b.test", "Update")
+    assert update["object"]["type"] == "Question"
+    assert update["object"]["oneOf"][1]["replies"]["totalItems"] == 1
+    on_b = await poll_of(bob, status)
+    assert counts(on_b) == ([0, 1], 1)
+    assert (on_b["voted"], on_b["own_votes"]) == (True, [1])
+
+    # A local vote on a.test changes the counts, and b.test hears of it too.
+    await carol.ok("POST", f"/api/v1/polls/{status['poll']['id']}/votes", data={"choices[]": "0"})
+    await world.settle()
+    assert counts(await poll_of(alice, status)) == ([1, 1], 2)
+    assert counts(await poll_of(bob, status)) == ([1, 1], 2)
+
+
+async def test_a_local_user_votes_in_a_remote_multiple_choice_poll(world: World) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await following(world, alice, bob)
+
+    status = await post_poll(bob, ["tea", "coffee", "water"], multiple=True)
+    await world.settle()
+    copy = await alice.local_copy(status)
+    assert copy["poll"]["multiple"] is True
+    assert [o["title"] for o in copy["poll"]["options"]] == ["tea", "coffee", "water"]
+
+    world.clear_requests()
+    await alice.ok(
+        "POST", f"/api/v1/polls/{copy['poll']['id']}/votes", data={"choices[]": ["0", "2"]}
+    )
+    await world.settle()
+
+    votes = delivered(world, "b.test", "Create")
+    assert sorted(v["object"]["name"] for v in votes) == ["tea", "water"]
+    assert {v["object"]["inReplyTo"] for v in votes} == {status["uri"]}
+    assert len({v["id"] for v in votes}) == 2
+    # Counted once per option, one voter, by the poll's own server...
+    on_b = await poll_of(bob, status)
+    assert counts(on_b) == ([1, 0, 1], 1)
+    # ...whose Update{Question} (sent to the remote voter, once per counted vote) is what
+    # a.test now shows.
+    update = delivered(world, "a.test", "Update")[-1]
+    assert [o["replies"]["totalItems"] for o in update["object"]["anyOf"]] == [1, 0, 1]
+    on_a = await poll_of(alice, status)
+    assert counts(on_a) == ([1, 0, 1], 1)
+    assert on_a["own_votes"] == [0, 2]
+
+    # Redelivering the same votes counts nothing twice.
+    for request in [r for r in world.inbox_posts_to("b.test") if b'"Create"' in r.body]:
+        await world.router.handle_async_request(
+            httpx.Request(
+                request.method, request.url, headers=request.headers, content=request.body
+            )
+        )
+    await world.settle()
+    assert counts(await poll_of(bob, status)) == ([1, 0, 1], 1)
+
+
+async def test_a_text_reply_to_a_poll_is_an_ordinary_reply_not_a_vote(
+    world: World,
+) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await following(world, bob, alice)
+    status = await post_poll(alice, ["soup", "salad"])
+    await world.settle()
+    copy = await bob.local_copy(status)
+
+    await bob.post("@alice@a.test soup please", in_reply_to_id=copy["id"])
+    await world.settle()
+
+    assert counts(await poll_of(alice, status)) == ([0, 0], 0)
+    [mention] = await alice.notifications("mention")
+    assert mention["status"]["in_reply_to_id"] == status["id"]
+
+
+async def test_an_ended_poll_is_sent_as_closed(world: World) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await following(world, bob, alice)
+    status = await post_poll(alice, ["soup", "salad"])
+    await world.settle()
+    world.clear_requests()
+
+    async with world["a.test"].database.transaction() as conn:
+        closed = await close_expired_polls(conn, datetime.now(UTC) + timedelta(hours=2))
+    assert closed == 1
+    await world.settle()
+
+    [update] = delivered(world, "b.test", "Update")
+    assert update["object"]["closed"] == update["object"]["endTime"]
+    assert update["object"]["endTime"] == status["poll"]["expires_at"][:19] + "Z"
+
+
+# --- conversations --------------------------------------------------------------------------
+
+
+async def test_a_remote_direct_post_starts_a_conversation_for_its_local_recipient(
+    world: World,
+) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await bob.account_of(alice)
+
+    sent = await alice.post("@bob@b.test psst", visibility="direct")
+    await world.settle()
+
+    [conversation] = await bob.ok("GET", "/api/v1/conversations")
+    assert conversation["unread"] is True
+    assert [a["acct"] for a in conversation["accounts"]] == ["alice@a.test"]
+    assert conversation["last_status"]["uri"] == sent["uri"]
+    assert conversation["last_status"]["visibility"] == "direct"
+
+    # The reply travels back and lands in alice's own conversation, not a new one.
+    await bob.post(
+        "@alice@a.test hush",
+        visibility="direct",
+        in_reply_to_id=conversation["last_status"]["id"],
+    )
+    await world.settle()
+    [on_a] = await alice.ok("GET", "/api/v1/conversations")
+    assert on_a["unread"] is True
+    assert [a["acct"] for a in on_a["accounts"]] == ["bob@b.test"]
+    assert on_a["last_status"]["content"].endswith("hush</p>")
+    assert on_a["last_status"]["in_reply_to_id"] == sent["id"]
+
+
+async def test_a_remote_public_post_mentioning_a_local_user_is_no_conversation(
+    world: World,
+) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await bob.account_of(alice)
+
+    await alice.post("@bob@b.test hello in public")
+    await world.settle()
+
+    assert len(await bob.notifications("mention")) == 1
+    assert await bob.ok("GET", "/api/v1/conversations") == []
