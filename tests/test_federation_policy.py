@@ -621,3 +621,34 @@ async def test_the_cli_manages_mode_rules_impact_requests_and_audit_with_script_
 
     code, out, _ = await fediverse(database_url, tmp_path, "federation", "apply-pending")
     assert code == 0 and "Applied 0" in out
+
+
+async def test_reports_from_a_domain_blocked_with_reject_reports_are_dropped(
+    database: Database, settings: Settings
+) -> None:
+    from federation.handlers import on_flag
+    from federation.ingest import ActivityIgnored, IngestContext
+    from fediverse.urls import LocalUrls
+
+    alice = await make_staff(database, settings, "alice")
+    eve = await make_remote(database, "eve", "noisy.example")
+    flag = {
+        "id": "https://noisy.example/flags/1",
+        "type": "Flag",
+        "actor": eve.uri,
+        "object": [alice.account.uri],
+        "content": "spam",
+    }
+    async with database.transaction() as conn:
+        await rules.block_domain(
+            conn,
+            domain="noisy.example",
+            who=ADMIN,
+            now=now(),
+            severity="noop",
+            reject_reports=True,
+        )
+        ctx = IngestContext(conn=conn, fetcher=None, urls=LocalUrls(settings), now=now())  # type: ignore[arg-type]
+        with pytest.raises(ActivityIgnored, match="rejected"):
+            await on_flag(ctx, flag, eve)
+        assert await conn.fetchval("SELECT count(*) FROM reports") == 0
