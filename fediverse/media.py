@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import blurhash  # type: ignore[import-untyped]
+import blurhash
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from fediverse import ids

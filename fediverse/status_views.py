@@ -135,7 +135,7 @@ async def load_views(
                 else own_choices.get(polls[status.id].id, [])
             ),
             extras={"audience": summaries[status.id]} if status.id in summaries else {},
-            **flags,  # type: ignore[arg-type]
+            **flags,
         )
 
     return [view(s) for s in kept]

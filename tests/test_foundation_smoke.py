@@ -1,4 +1,4 @@
-"""The harness itself: a migrated database per test, the app answers, errors have Mastodon's shape."""
+"""The harness itself: a database per test, the app answers, errors have Mastodon's shape."""
 
 from __future__ import annotations
 

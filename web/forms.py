@@ -5,6 +5,7 @@ Rails accepts `key[]=a&key[]=b` arrays and `key[sub]=v` nested hashes; so do we.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import orjson
@@ -23,13 +24,13 @@ class Params:
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: builtins.str) -> bool:
         return key in self.data
 
-    def raw(self, key: str, default: Any = None) -> Any:
+    def raw(self, key: builtins.str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def str(self, key: str, default: str | None = None) -> str | None:
+    def str(self, key: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         value = self.data.get(key)
         if value is None:
             return default
@@ -37,7 +38,7 @@ class Params:
             raise ValidationError(f"{key} must be a string", field=key)
         return str(value)
 
-    def bool(self, key: str, default: bool | None = None) -> bool | None:
+    def bool(self, key: builtins.str, default: bool | None = None) -> bool | None:
         value = self.data.get(key)
         if value is None:
             return default
@@ -50,7 +51,7 @@ class Params:
             return False
         raise ValidationError(f"{key} must be a boolean", field=key)
 
-    def int(self, key: str, default: int | None = None) -> int | None:
+    def int(self, key: builtins.str, default: int | None = None) -> int | None:
         value = self.data.get(key)
         if value is None or value == "":
             return default
@@ -59,7 +60,7 @@ class Params:
         except (TypeError, ValueError):
             raise ValidationError(f"{key} must be an integer", field=key) from None
 
-    def list(self, key: str) -> list[Any]:
+    def list(self, key: builtins.str) -> list[Any]:
         value = self.data.get(key)
         if value is None:
             value = self.data.get(f"{key}[]")
@@ -70,7 +71,7 @@ class Params:
             return [value[k] for k in sorted(value, key=lambda k: (len(str(k)), str(k)))]
         return value if isinstance(value, list) else [value]
 
-    def dict(self, key: str) -> dict[str, Any]:
+    def dict(self, key: builtins.str) -> builtins.dict[builtins.str, Any]:
         value = self.data.get(key)
         if value is None:
             return {}
@@ -78,7 +79,7 @@ class Params:
             raise ValidationError(f"{key} must be an object", field=key)
         return value
 
-    def file(self, key: str) -> UploadFile | None:
+    def file(self, key: builtins.str) -> UploadFile | None:
         value = self.data.get(key)
         return value if isinstance(value, UploadFile) else None
 

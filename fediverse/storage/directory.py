@@ -178,7 +178,7 @@ async def delete_featured_tag(conn: Connection, *, account_id: int, featured_tag
     result = await conn.execute(
         "DELETE FROM featured_tags WHERE account_id = $1 AND id = $2", account_id, featured_tag_id
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def list_most_used_tag_names(conn: Connection, *, account_id: int, limit: int) -> list[str]:

@@ -17,7 +17,7 @@ async def insert_favourite(
         status_id,
         uri,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def delete_favourite(conn: Connection, *, account_id: int, status_id: int) -> int | None:

@@ -55,7 +55,7 @@ async def insert_notification(
         status_id,
         group_key,
     )
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def delete_notifications_for(

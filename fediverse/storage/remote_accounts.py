@@ -94,7 +94,7 @@ async def update_remote_key(
         key_id,
         public_key_pem,
     )
-    return result != "UPDATE 0"
+    return bool(result != "UPDATE 0")
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ async def create(request: Request) -> Response:
     viewer, account = await require_account(request, "push")
     params = await read_params(request)
     subscription = params.dict("subscription")
-    keys = subscription.get("keys") if isinstance(subscription.get("keys"), dict) else {}
+    raw_keys = subscription.get("keys")
+    keys: dict[str, Any] = raw_keys if isinstance(raw_keys, dict) else {}
     data = params.dict("data")
     standard = str(subscription.get("standard", "")).strip().lower() in {"1", "true", "on"}
     async with database_of(request).transaction() as conn:

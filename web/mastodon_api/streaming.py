@@ -40,7 +40,7 @@ def hub_of(connection: HTTPConnection) -> StreamingHub:
     hub = state.services.get(HUB_SERVICE)
     if hub is None:
         hub = state.services[HUB_SERVICE] = StreamingHub(state.database, state.urls)
-    return hub  # type: ignore[no-any-return]
+    return hub
 
 
 def _token_from(connection: HTTPConnection) -> tuple[str | None, bool]:

@@ -168,7 +168,7 @@ async def remote_follow(request: Request) -> Response:
     context = _profile_context(request, account)
     acct = (request.query_params.get("acct") or "").strip()
     client = state_of(request).services.get(FEDERATION_CLIENT_SERVICE)
-    error = None
+    message = None
     if acct and client is not None and hasattr(client, "webfinger"):
         try:
             user, domain = split_acct(acct)
@@ -183,9 +183,9 @@ async def remote_follow(request: Request) -> Response:
         if template is not None:
             target = template.replace("{uri}", quote(context["handle"].lstrip("@"), safe="@"))
             return RedirectResponse(target, status_code=303)
-        error = f"Could not find a follow page for {acct}. Follow by hand as shown below."
+        message = f"Could not find a follow page for {acct}. Follow by hand as shown below."
     context["acct"] = acct
-    context["error"] = error
+    context["error"] = message
     return page(request, "remote_follow.html", context)
 
 
