@@ -358,6 +358,10 @@ async def test_block_with_severity_then_edit_then_remove_each_logged(
         )
     ]
     assert len(logged) >= 3
+    assert set(browser.texts("#audit tr.entry td:nth-child(2)")[:3]) == {"@admin"}
+    update = browser.text('#audit tr.entry[data-action="domain_block.update"]')
+    assert "severity: suspend → silence" in update
+    assert "reject_media: True → False" in update
     assert all("spam.example" in target for _, target in logged[:3])
     assert (
         logged

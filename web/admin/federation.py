@@ -15,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from federation.policy import complete_approved_requests
 from fediverse import federation_rules as rules
 from fediverse.errors import ValidationError
 from fediverse.storage import federation_rules as rule_store
 from fediverse.storage.database import Connection
+from web.activitypub import policy_of
 from web.admin.console import Console, console_page, redirect, render
-from web.state import database_of, settings_of, state_of
+from web.mastodon_api.admin import REMOTE_RESOLVER_SERVICE
+from web.state import database_of, state_of
 
 SEVERITIES = ("silence", "suspend", "noop")
 SEVERITY_LABELS = {
@@ -37,15 +40,13 @@ def _now() -> datetime:
 
 
 def _who(console: Console) -> rules.Actor:
-    domain = settings_of(console.request).domain
-    return rules.Actor(label=f"{console.account.username}@{domain}", account_id=console.account.id)
+    # Labelled as the admin API labels its changes, so the audit log reads the same.
+    return rules.Actor(label=f"@{console.account.username}", account_id=console.account.id)
 
 
 def _policy_changed(request: Request) -> None:
     """This process sees the change at once; other processes within the policy's TTL."""
-    policy = state_of(request).services.get("federation_policy")
-    if policy is not None:
-        policy.invalidate()
+    policy_of(request).invalidate()
 
 
 def _page(console: Console, template: str, context: dict[str, Any]) -> Response:
@@ -322,10 +323,12 @@ async def approve_request(console: Console) -> Response:
             conn, request_id=request_id, who=_who(console), now=_now()
         )
     _policy_changed(console.request)
-    return redirect(
-        "/admin/federation/requests",
-        notice=f"{item.domain} is allowed for @{item.requester_username}.",
-    )
+    # The requester's follow goes out now where we can resolve; else the upkeep loop sends it.
+    resolver = state_of(console.request).services.get(REMOTE_RESOLVER_SERVICE)
+    if item.follow and resolver is not None:
+        await complete_approved_requests(database_of(console.request), resolver)
+    notice = f"{item.domain} is allowed; {item.acct} may now federate."
+    return redirect("/admin/federation/requests", notice=notice)
 
 
 @console_page
