@@ -67,6 +67,7 @@ class PostSpec:
     scope: str
     mentions: frozenset[int]
     reply_to: int | None  # index of an earlier post
+    poll: bool = False  # local posts only
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def world_specs(draw: st.DrawFn) -> WorldSpec:
         scopes = LOCAL_SCOPES if author < local_count else REMOTE_SCOPES
         mentions = draw(st.frozensets(everyone.filter(lambda a, me=author: a != me), max_size=2))
         reply_to = draw(st.none() | st.integers(0, index - 1)) if index else None
-        posts.append(PostSpec(author, draw(st.sampled_from(scopes)), mentions, reply_to))
+        scope = draw(st.sampled_from(scopes))
+        poll = author < local_count and draw(st.booleans())
+        posts.append(PostSpec(author, scope, mentions, reply_to, poll))
     boosts = tuple(
         BoostSpec(b, p, draw(st.sampled_from(("public", "unlisted", "private"))))
         for b, p in draw(
@@ -219,6 +222,7 @@ class Post:
     parent: int | None = None  # status id
     reblog_of: int | None = None  # status id
     local: bool = True
+    poll_id: int | None = None
 
 
 @dataclass
@@ -234,6 +238,7 @@ class Model:
     bookmarks: set[tuple[int, int]] = field(default_factory=set)  # (viewer index, status id)
     favourites: set[tuple[int, int]] = field(default_factory=set)
     lists: dict[int, int] = field(default_factory=dict)  # viewer index → list id
+    pins: set[int] = field(default_factory=set)  # status ids
 
     def person(self, account_id: int) -> Person:
         return next(p for p in self.people if p.id == account_id)
@@ -491,6 +496,14 @@ async def build_world(
             (model.bookmarks if kind == "bookmark" else model.favourites).add((viewer, status_id))
 
     for person in model.locals:
+        own = [
+            p
+            for p in model.posts.values()
+            if p.author == person.index and p.reblog_of is None and p.visibility != "direct"
+        ]
+        if own:
+            await ok(client, "POST", f"/api/v1/statuses/{own[0].id}/pin", headers=person.headers)
+            model.pins.add(own[0].id)
         created_list = await ok(
             client, "POST", "/api/v1/lists", json={"title": "mine"}, headers=person.headers
         )
@@ -528,6 +541,8 @@ async def _post_locally(
     }
     if local_only:
         fields["local_only"] = True
+    if post.poll:
+        fields["poll"] = {"options": ["yes", "no"], "expires_in": 3600}
     if parent_id is not None:
         fields["in_reply_to_id"] = str(parent_id)
     body = await ok(
@@ -543,6 +558,7 @@ async def _post_locally(
         local_only=local_only,
         mentioned=mentioned,
         parent=parent_id,
+        poll_id=int(body["poll"]["id"]) if body.get("poll") else None,
     )
 
 

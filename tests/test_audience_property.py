@@ -136,9 +136,39 @@ async def check_api(client: httpx.AsyncClient, model: Model, viewer: Viewer) -> 
         if seen:
             await _check_context(model, viewer, post, context.json(), where)
 
+        history = await client.get(f"/api/v1/statuses/{post.id}/history", headers=headers)
+        assert history.status_code == (200 if seen else 404), f"history {where}"
+        if post.poll_id is not None:
+            poll = await client.get(f"/api/v1/polls/{post.poll_id}", headers=headers)
+            assert poll.status_code == (200 if seen else 404), f"poll of {where}"
+
         for kind in ("favourited_by", "reblogged_by"):
             response = await client.get(f"/api/v1/statuses/{post.id}/{kind}", headers=headers)
             assert response.status_code == (200 if seen else 404), f"{kind} {where}"
+        if seen:
+            # Boosts are listed only when the boost itself is visible (followers-only ones).
+            target = post.reblog_of or post.id
+            boosters = {
+                model.people[b.author].id
+                for b in model.posts.values()
+                if b.reblog_of == target and b.id in visible
+            }
+            listed_boosters = {int(a["id"]) for a in response.json()}
+            assert listed_boosters <= boosters, f"reblogged_by {where}"
+        if viewer.index is not None and post.local and post.reblog_of is None:
+            # Its URL resolves for those who may see it, and to nothing for anyone else.
+            url = f"https://local.test/@{model.people[post.author].username}/{post.id}"
+            found = await ok(
+                client,
+                "GET",
+                "/api/v2/search",
+                params={"q": url, "resolve": "true", "type": "statuses"},
+                headers=headers,
+            )
+            expected_found = [post.id] if seen else []
+            assert [int(s["id"]) for s in found["statuses"]] == expected_found, (
+                f"search by URL for {where}"
+            )
 
     # Account statuses: exactly what the viewer may see of each account.
     for person in model.people:
@@ -152,6 +182,14 @@ async def check_api(client: httpx.AsyncClient, model: Model, viewer: Viewer) -> 
         assert response.status_code == 200, response.text
         got = {int(s["id"]) for s in response.json()}
         assert got == expected, f"statuses of {person.acct} as {viewer.label}"
+        pinned = await ok(
+            client,
+            "GET",
+            f"/api/v1/accounts/{person.id}/statuses",
+            params={"pinned": "true"},
+            headers=headers,
+        )
+        assert {int(s["id"]) for s in pinned} == model.pins & expected, f"pins of {person.acct}"
 
     # Timelines hold a selection; none of it may lie outside the audience.
     timelines = [
@@ -159,6 +197,7 @@ async def check_api(client: httpx.AsyncClient, model: Model, viewer: Viewer) -> 
         ("/api/v1/timelines/public", {"local": "true"}),
         ("/api/v1/timelines/public", {"remote": "true"}),
         (f"/api/v1/timelines/tag/{TAG}", {}),
+        ("/api/v1/trends/statuses", {}),
     ]
     if viewer.index is not None:
         timelines += [
@@ -284,28 +323,27 @@ async def check_activitypub(client: httpx.AsyncClient, model: Model) -> None:
         if not post.local:
             continue
         author = model.people[post.author]
+        base = f"/users/{author.username}/statuses/{post.id}"
         if post.reblog_of is None:
-            path = f"/users/{author.username}/statuses/{post.id}"
-            rule = may_see
+            paths, rule = [base, f"{base}/activity"], may_see
         else:
-            path = f"/users/{author.username}/statuses/{post.id}/activity"
-            rule = _boost_reaches
-        for peer in peers:
-            peer_uri = model.people[peer.index or 0].uri
-            response = await client.get(path, headers=_signed(peer_uri, path))
-            expected = 200 if rule(model, post, peer) else 404
-            assert response.status_code == expected, (
-                f"signed fetch of {_describe(model, post)} by {peer.label}: {response.status_code}"
-            )
-            if expected == 200 and post.reblog_of is None:
-                assert response.json()["id"].endswith(f"/statuses/{post.id}")
-        unsigned = await client.get(path, headers={"Accept": AS2})
-        if not rule(model, post, ANONYMOUS):
-            assert unsigned.status_code == 404 or unsigned.status_code == 401, (
-                f"unsigned fetch of {_describe(model, post)}: {unsigned.status_code}"
-            )
-        if post.local_only:
-            assert unsigned.status_code == 404, "internal posts are missing to every peer"
+            paths, rule = [f"{base}/activity"], _boost_reaches
+        for path in paths:
+            for peer in peers:
+                peer_uri = model.people[peer.index or 0].uri
+                response = await client.get(path, headers=_signed(peer_uri, path))
+                expected = 200 if rule(model, post, peer) else 404
+                assert response.status_code == expected, (
+                    f"signed fetch of {path}: {_describe(model, post)} by {peer.label}: "
+                    f"{response.status_code}"
+                )
+            unsigned = await client.get(path, headers={"Accept": AS2})
+            if not rule(model, post, ANONYMOUS):
+                assert unsigned.status_code in (401, 404), (
+                    f"unsigned fetch of {_describe(model, post)}: {unsigned.status_code}"
+                )
+            if post.local_only:
+                assert unsigned.status_code == 404, "internal posts are missing to every peer"
 
     for person in model.locals:
         if not peers:
@@ -363,12 +401,24 @@ async def check_streaming(database: Database, model: Model) -> None:
                     )
 
 
+async def check_streamed_notifications(database: Database, model: Model) -> None:
+    async with database.connection() as conn:
+        found = await streaming.new_notifications(
+            conn, account_ids=[p.id for p in model.locals], above_id=0
+        )
+    for account_id, notifications in found.items():
+        viewer = Viewer(model.person(account_id).index)
+        shown = [n.status_id for n in notifications if n.status_id is not None]
+        _outside(model, viewer, shown, "streamed notifications")
+
+
 async def check_everything(client: httpx.AsyncClient, database: Database, model: Model) -> None:
     for viewer in [ANONYMOUS, *(Viewer(p.index) for p in model.locals)]:
         await check_api(client, model, viewer)
     await check_pages(client, model)
     await check_activitypub(client, model)
     await check_streaming(database, model)
+    await check_streamed_notifications(database, model)
 
 
 # --- the property -----------------------------------------------------------------------------
