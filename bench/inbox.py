@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     Figure,
     actor_document,
+    cpu_seconds,
     create_local_accounts,
     free_port,
     fresh_database,
@@ -306,7 +307,10 @@ def run(args: argparse.Namespace) -> int:
             log(f"  {baseline:,.0f} rows/s")
             log(f"posting {len(prepared)} requests at concurrency {args.concurrency}")
             profiler = start_profiler(args.py_spy, server.pid)
+            pids = [server.pid] + ([worker.pid] if worker else [])
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
             result = asyncio.run(timed_run(db.url, base, prepared, args.activities, args))
+            app_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             log(
                 f"  accepted in {result['post_seconds']:.2f} s (p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms); all stored after "
@@ -346,6 +350,10 @@ def run(args: argparse.Namespace) -> int:
         f"inbox: {args.activities} Create(Note) + {duplicates} duplicates, {args.actors} "
         f"actors, concurrency {args.concurrency}, {mode}",
         figures,
+    )
+    print(
+        f"app CPU (server{' + worker' if args.separate_worker else ''}): {app_cpu:.2f} s, "
+        f"{1000 * app_cpu / args.activities:.2f} ms per activity"
     )
     print(f"request latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
     print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")

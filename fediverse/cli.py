@@ -21,6 +21,8 @@ from fediverse.storage import migrations
 from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
 
+SERVE_POOL_SIZE = 32
+
 
 def _make_keypair() -> tuple[str, str]:
     from federation.keys import generate_keypair  # composition root: lazy by design
@@ -79,7 +81,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             print("First start: an admin account was created. This is shown only once.")
             print(f"  username: admin\n  email:    {login[0]}\n  password: {login[1]}")
             print("=" * 72, flush=True)
-        app = create_app(settings, Database(handle.url), start_background=start_background)
+        # The queue workers hold one LISTEN connection each (4) and the inbox worker applies up
+        # to 8 activities at once; with asyncpg's default of 10, HTTP requests queued for a
+        # connection (inbox p50 70 ms at 16 concurrent deliveries, bench/inbox.py).
+        database = Database(handle.url, max_size=SERVE_POOL_SIZE)
+        app = create_app(settings, database, start_background=start_background)
         print(f"Serving {settings.base_url} on http://{args.host}:{args.port}", flush=True)
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so
         # the `finally` below still stops the embedded PostgreSQL.

@@ -115,6 +115,8 @@ async def _store_tags(conn: Connection, status_id: int, names: tuple[str, ...]) 
 
 
 async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
+    if not account_ids:
+        return set()  # most posts mention nobody: no query (bench/inbox.py)
     accounts = await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
     return {account.id for account in accounts if account.is_local}
 
@@ -153,7 +155,8 @@ async def store_remote_status(
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=mentioned)
     # Local people addressed without a Mention tag still belong to the audience.
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=silent, silent=True)
-    await _store_tags(conn, status_id, draft.hashtags)
+    if draft.hashtags:  # a new status has no tags to replace
+        await _store_tags(conn, status_id, draft.hashtags)
     await _store_media(conn, draft, status_id)
     await remote_store.replace_addressing(
         conn, status_id=status_id, target_uris=list(draft.addressing)

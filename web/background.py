@@ -166,7 +166,9 @@ async def start_background(state: AppState) -> Callable[[], Awaitable[None]]:
 
 async def run_worker_forever(settings: Settings, database_url: str) -> None:
     """`fediverse worker`: run the queues until SIGINT/SIGTERM, then stop cleanly."""
-    database = Database(database_url, min_size=1, max_size=10)
+    # Four LISTEN connections stay held by the queue loops; the rest serve up to 8 inbox
+    # activities and the deliveries' writes at once (10 starved them; bench/inbox.py).
+    database = Database(database_url, min_size=1, max_size=24)
     await database.connect()
     state = AppState(settings=settings, database=database, urls=LocalUrls(settings), services={})
     close_federation = await wire_federation(state)

@@ -37,18 +37,37 @@ async def insert_activity(
     actor_uri: str,
     activity_type: str,
     payload: dict[str, Any],
+    notify_channel: str | None = None,
 ) -> bool:
-    """Store a verified activity; False when this activity id was received before."""
-    result = await conn.execute(
-        "INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING",
+    """Store a verified activity; False when this activity id was received before.
+
+    With `notify_channel`, a new row also sends NOTIFY on it, in the same statement: outside a
+    transaction, storing an activity is then one round trip.
+    """
+    if notify_channel is None:
+        result = await conn.execute(
+            "INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING",
+            row_id,
+            activity_id,
+            actor_uri,
+            activity_type,
+            payload,
+        )
+        return bool(result.endswith(" 1"))
+    rows = await conn.fetch(
+        "WITH stored AS ("
+        "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
+        "  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING RETURNING id"
+        ") SELECT pg_notify($6, '') FROM stored",
         row_id,
         activity_id,
         actor_uri,
         activity_type,
         payload,
+        notify_channel,
     )
-    return bool(result.endswith(" 1"))
+    return len(rows) == 1
 
 
 async def claim_due(
