@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from fediverse import ids
+from fediverse import events, ids
 from fediverse import statuses as status_domain
 from fediverse.errors import NotFound, ValidationError
 from fediverse.storage import filters as filter_store
@@ -165,6 +165,11 @@ async def load_active_filters(
     return await _with_rules(conn, found)
 
 
+async def _changed(conn: Connection, account_id: int) -> None:
+    # Streams tell the owner's clients to reload their filters (Mastodon's filters_changed).
+    await events.record(conn, "filters.changed", account_id=account_id)
+
+
 async def get_filter(conn: Connection, *, account_id: int, filter_id: int) -> FilterWithKeywords:
     (result,) = await _with_rules(conn, [await _own_filter(conn, account_id, filter_id)])
     return result
@@ -191,6 +196,7 @@ async def create_filter(
             conn, keyword_id=ids.new_id(), filter_id=created.id, keyword=keyword,
             whole_word=whole_word,
         )  # fmt: skip
+    await _changed(conn, account_id)
     return await get_filter(conn, account_id=account_id, filter_id=created.id)
 
 
@@ -232,12 +238,14 @@ async def update_filter(
                 keyword=old.keyword if change.keyword is None else _valid_keyword(change.keyword),
                 whole_word=old.whole_word if change.whole_word is None else change.whole_word,
             )
+    await _changed(conn, account_id)
     return await get_filter(conn, account_id=account_id, filter_id=filter_id)
 
 
 async def delete_filter(conn: Connection, *, account_id: int, filter_id: int) -> None:
     await _own_filter(conn, account_id, filter_id)
     await filter_store.delete_filter(conn, filter_id=filter_id)
+    await _changed(conn, account_id)
 
 
 async def list_keywords(
@@ -251,6 +259,7 @@ async def add_keyword(
     conn: Connection, *, account_id: int, filter_id: int, keyword: str | None, whole_word: bool
 ) -> FilterKeyword:
     await _own_filter(conn, account_id, filter_id)
+    await _changed(conn, account_id)
     return await filter_store.insert_keyword(
         conn, keyword_id=ids.new_id(), filter_id=filter_id, keyword=_valid_keyword(keyword),
         whole_word=whole_word,
@@ -273,6 +282,7 @@ async def update_keyword(
     whole_word: bool | None,
 ) -> FilterKeyword:
     current = await get_keyword(conn, account_id=account_id, keyword_id=keyword_id)
+    await _changed(conn, account_id)
     return await filter_store.update_keyword(
         conn,
         keyword_id=keyword_id,
@@ -284,6 +294,7 @@ async def update_keyword(
 async def delete_keyword(conn: Connection, *, account_id: int, keyword_id: int) -> None:
     await get_keyword(conn, account_id=account_id, keyword_id=keyword_id)
     await filter_store.delete_keyword(conn, keyword_id=keyword_id)
+    await _changed(conn, account_id)
 
 
 async def list_filter_statuses(
@@ -309,6 +320,7 @@ async def add_filter_status(
     )
     if added is None:
         raise ValidationError("Status has already been taken", field="status_id")
+    await _changed(conn, account_id)
     return added
 
 
@@ -326,6 +338,7 @@ async def get_filter_status(
 async def delete_filter_status(conn: Connection, *, account_id: int, filter_status_id: int) -> None:
     await get_filter_status(conn, account_id=account_id, filter_status_id=filter_status_id)
     await filter_store.delete_filter_status(conn, filter_status_id=filter_status_id)
+    await _changed(conn, account_id)
 
 
 @lru_cache(maxsize=4096)

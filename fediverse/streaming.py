@@ -68,6 +68,8 @@ STATUS_EVENT_KINDS = {
 }
 DELETE_EVENT_KINDS = frozenset({"status.deleted", "reblog.deleted"})
 FILTER_EVENT_KINDS = frozenset({"filters.changed", "filter.created", "filter.updated"})
+# Recorded per local participant by fediverse.conversations, with that conversation's id.
+CONVERSATION_EVENT_KIND = "conversation.updated"
 
 # Notifications committed out of id order are still caught if they commit within this window.
 NOTIFICATION_LOOKBACK_MS = 30_000

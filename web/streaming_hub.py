@@ -19,13 +19,15 @@ from functools import cached_property
 import orjson
 
 from fediverse import auth, streaming
+from fediverse import conversations as conversation_domain
+from fediverse.errors import NotFound
 from fediverse.storage import streaming as stream_store
 from fediverse.storage.database import Connection, Database
 from fediverse.streaming import NOTIFICATION_STREAMS, Stream, StreamKey
 from fediverse.urls import LocalUrls
+from web.mastodon_api.conversations import render_conversations
 from web.mastodon_api.streaming_entities import (
     load_status_payloads,
-    render_conversation_payloads,
     render_notification_payloads,
 )
 
@@ -43,16 +45,21 @@ class Message:
 
     stream: list[str]
     event: str
-    payload: str
+    # None for events without one (filters_changed): Mastodon then leaves `payload` out of the
+    # WebSocket message and writes `data: undefined` on SSE.
+    payload: str | None
 
     @cached_property
     def websocket_text(self) -> str:
-        body = {"stream": self.stream, "event": self.event, "payload": self.payload}
+        body: dict[str, object] = {"stream": self.stream, "event": self.event}
+        if self.payload is not None:
+            body["payload"] = self.payload
         return orjson.dumps(body).decode()
 
     @cached_property
     def sse_text(self) -> str:
-        return f"event: {self.event}\ndata: {self.payload}\n\n"
+        data = "undefined" if self.payload is None else self.payload
+        return f"event: {self.event}\ndata: {data}\n\n"
 
 
 @dataclass(eq=False)
@@ -232,13 +239,13 @@ class StreamingHub:
                 await self._send_status(
                     conn, streaming.STATUS_EVENT_KINDS[event.kind], int(event.payload["status_id"])
                 )
-                if event.kind == "status.created":
-                    await self._send_conversation(conn, int(event.payload["status_id"]))
+            elif event.kind == streaming.CONVERSATION_EVENT_KIND:
+                await self._send_conversation(conn, event.payload)
             elif event.kind in streaming.DELETE_EVENT_KINDS:
                 await self._send_delete(conn, event.payload)
             elif event.kind in streaming.FILTER_EVENT_KINDS:
                 account_id = int(event.payload["account_id"])
-                message = Message(["user"], "filters_changed", "")
+                message = Message(["user"], "filters_changed", None)
                 self._offer(account_id, StreamKey(Stream.USER), message)
             await self._send_notifications(conn)
 
@@ -269,22 +276,28 @@ class StreamingHub:
                     message = shared[key] = Message(stream.label(), event, payload)
                 self._offer(viewer, stream, message)
 
-    async def _send_conversation(self, conn: Connection, status_id: int) -> None:
-        subscribers = self._subscriptions([Stream.DIRECT])
-        if not subscribers:
+    async def _send_conversation(self, conn: Connection, payload: dict[str, object]) -> None:
+        """One participant's conversation changed (conversations.record_direct_status): send
+        the Conversation entity exactly as GET /api/v1/conversations shows it, same id."""
+        account_id = int(str(payload["account_id"]))
+        if account_id not in self._subscriptions([Stream.DIRECT]):
             return
         routed = await streaming.route_conversation(
-            conn, status_id=status_id, subscribers=list(subscribers)
+            conn, status_id=int(str(payload["status_id"])), subscribers=[account_id]
         )
-        if routed is None:
+        if routed is None or account_id not in routed[1]:
             return
-        status, viewers, participants = routed
-        payloads = await render_conversation_payloads(
-            conn, status, viewers, participants, self.urls
-        )
+        try:
+            conversation = await conversation_domain.fetch_conversation(
+                conn, account_id=account_id, conversation_id=int(str(payload["conversation_id"]))
+            )
+        except NotFound:  # removed by its owner since
+            return
+        entities = await render_conversations(conn, [conversation], account_id, self.urls)
         direct = StreamKey(Stream.DIRECT)
-        for viewer, payload in payloads.items():
-            self._offer(viewer, direct, Message(direct.label(), "conversation", payload))
+        for entity in entities:
+            message = Message(direct.label(), "conversation", orjson.dumps(entity).decode())
+            self._offer(account_id, direct, message)
 
     async def _send_delete(self, conn: Connection, payload: dict[str, object]) -> None:
         subscriptions = self._subscriptions(set(Stream) - {Stream.USER_NOTIFICATION})

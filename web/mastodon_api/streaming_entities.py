@@ -1,4 +1,4 @@
-"""Streaming payloads: each recipient's Status, Notification and Conversation entities, rendered
+"""Streaming payloads: each recipient's Status and Notification entities, rendered
 by the same renderers as the REST API, with the payload a JSON string as Mastodon sends it."""
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from typing import Any
 import orjson
 
 from fediverse.status_views import StatusView, load_views
-from fediverse.storage import accounts as account_store
 from fediverse.storage import streaming as stream_store
 from fediverse.storage.database import Connection
 from fediverse.storage.notifications import Notification
 from fediverse.storage.statuses import Status, ViewerStatusState
 from fediverse.streaming import StatusRouting, StreamKey, filter_context
 from fediverse.urls import LocalUrls
-from web.mastodon_api.entities import render_account, render_status
+from web.mastodon_api.entities import render_status
 from web.mastodon_api.filters import match_filters
 from web.mastodon_api.notifications import render_notifications
 
@@ -120,32 +119,3 @@ async def render_notification_payloads(
         _dumps(entity)
         for entity in await render_notifications(conn, notifications, recipient_id, urls)
     ]
-
-
-async def render_conversation_payloads(
-    conn: Connection,
-    status: Status,
-    viewers: list[int],
-    participants: list[int],
-    urls: LocalUrls,
-) -> dict[int, str]:
-    """Mastodon's Conversation entity for each participant: the others, the last status, and
-    unread for everyone but the author. Its id is the thread's root status id."""
-    accounts = {
-        a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=participants)
-    }
-    payloads: dict[int, str] = {}
-    for viewer in viewers:
-        views = await load_views(conn, [status], viewer)
-        if not views:
-            continue
-        others = [accounts[p] for p in participants if p != viewer and p in accounts]
-        payloads[viewer] = _dumps(
-            {
-                "id": str(status.thread_root_id or status.id),
-                "unread": viewer != status.account_id,
-                "accounts": [render_account(a, urls) for a in others],
-                "last_status": render_status(views[0], urls),
-            }
-        )
-    return payloads
