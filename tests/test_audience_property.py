@@ -38,6 +38,7 @@ from tests.audience_world import (
     visible_ids,
     world_specs,
 )
+from tests.test_media import png_bytes
 from tests.test_publishing import REMOTE_KEY
 
 AS2 = "application/activity+json"
@@ -307,6 +308,7 @@ def _signed(person_uri: str, path: str) -> dict[str, str]:
 
 
 _STATUS_ID = re.compile(r"/statuses/(\d+)")
+MEDIA_URL = re.compile(r"https://local\.test/media/[A-Za-z0-9_-]{2}/([A-Za-z0-9_-]+)\.\w+")
 
 
 def _boost_reaches(model: Model, boost: Post, viewer: Viewer) -> bool:
@@ -460,3 +462,133 @@ def test_the_world_strategy_draws_every_scope() -> None:
 
     collect()
     assert {"public", "unlisted", "private", "direct", "internal"} <= seen
+
+
+# --- the changes over time, written out --------------------------------------------------------
+
+
+async def _two_people(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> tuple[Model, Any, Any]:
+    """l0 (the author), l1 (a local follower) and r2 (a peer's follower), built like the
+    random worlds."""
+    spec = WorldSpec(
+        local_count=2,
+        remote_domains=(0,),
+        locked=frozenset(),
+        follows=((1, 0, True), (2, 0, True)),
+        blocks=(),
+        mutes=(),
+        suspended=None,
+        posts=(),
+        boosts=(),
+        marks=(),
+        changes=(),
+    )
+    model = await build_world(client, database, settings, spec)
+    return model, model.people[0], model.people[1]
+
+
+async def _post(client: httpx.AsyncClient, author: Any, visibility: str, text: str = WORD) -> int:
+    body = await ok(
+        client,
+        "POST",
+        "/api/v1/statuses",
+        json={"status": text, "visibility": visibility},
+        headers=author.headers,
+    )
+    return int(body["id"])
+
+
+async def test_a_removed_follower_loses_a_followers_only_post_everywhere(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    _, author, follower = await _two_people(client, database, settings)
+    status_id = await _post(client, author, "private")
+    for kind in ("bookmark", "favourite"):
+        await ok(client, "POST", f"/api/v1/statuses/{status_id}/{kind}", headers=follower.headers)
+    assert (await client.get(f"/api/v1/statuses/{status_id}", headers=follower.headers)).is_success
+
+    await ok(
+        client,
+        "POST",
+        f"/api/v1/accounts/{follower.id}/remove_from_followers",
+        headers=author.headers,
+    )
+
+    shown = await client.get(f"/api/v1/statuses/{status_id}", headers=follower.headers)
+    assert shown.status_code == 404
+    for path in ("/api/v1/bookmarks", "/api/v1/favourites", "/api/v1/timelines/home"):
+        assert await ok(client, "GET", path, headers=follower.headers) == [], path
+
+
+async def test_a_blocked_follower_loses_a_followers_only_post_here_and_over_activitypub(
+    app: Any, client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    _use_stored_keys(app, database)
+    model, author, follower = await _two_people(client, database, settings)
+    peer = model.people[2]
+    status_id = await _post(client, author, "private")
+    path = f"/users/{author.username}/statuses/{status_id}"
+    assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 200
+
+    for blocked in (follower, peer):
+        await ok(client, "POST", f"/api/v1/accounts/{blocked.id}/block", headers=author.headers)
+
+    shown = await client.get(f"/api/v1/statuses/{status_id}", headers=follower.headers)
+    assert shown.status_code == 404
+    assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 404
+
+
+async def test_a_new_follower_does_not_gain_older_mentioned_only_posts(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    spec = WorldSpec(3, (), frozenset(), (), (), (), None, (), (), (), ())
+    model = await build_world(client, database, settings, spec)
+    author, mentioned, newcomer = model.people
+    direct = await _post(client, author, "direct", f"{WORD} @{mentioned.username}")
+    followers_only = await _post(client, author, "private")
+
+    await ok(client, "POST", f"/api/v1/accounts/{author.id}/follow", headers=newcomer.headers)
+
+    assert (
+        await client.get(f"/api/v1/statuses/{direct}", headers=newcomer.headers)
+    ).status_code == 404
+    # Followers-only posts follow the current followers, as in Mastodon.
+    shown = await client.get(f"/api/v1/statuses/{followers_only}", headers=newcomer.headers)
+    assert shown.status_code == 200
+    statuses = await ok(
+        client, "GET", f"/api/v1/accounts/{author.id}/statuses", headers=newcomer.headers
+    )
+    assert {int(s["id"]) for s in statuses} == {followers_only}
+
+
+async def test_media_of_a_followers_only_post_has_an_unguessable_name(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    _, author, _ = await _two_people(client, database, settings)
+    names = []
+    for _ in range(2):
+        uploaded = await client.post(
+            "/api/v2/media",
+            headers=author.headers,
+            files={"file": ("picture.png", png_bytes((8, 8)), "image/png")},
+        )
+        assert uploaded.status_code in (200, 202), uploaded.text
+        media = uploaded.json()
+        posted = await ok(
+            client,
+            "POST",
+            "/api/v1/statuses",
+            json={"status": WORD, "visibility": "private", "media_ids": [media["id"]]},
+            headers=author.headers,
+        )
+        url = posted["media_attachments"][0]["url"]
+        match = re.fullmatch(
+            r"https://local\.test/media/[A-Za-z0-9_-]{2}/([A-Za-z0-9_-]+)\.\w+", url
+        )
+        assert match, url
+        # URL-safe base64: 6 bits a character; at least 128 bits of randomness.
+        assert len(match[1]) * 6 >= 128
+        names.append(match[1])
+    assert names[0] != names[1]
