@@ -126,15 +126,18 @@ async def list_directory(
 # --- featured tags ----------------------------------------------------------------------------
 
 
+# Counts only what anyone may see (public/unlisted, not internal): they are shown to everyone.
 _FEATURED = """
     SELECT ft.id, ft.account_id, ft.tag_id, t.display_name AS name,
            (SELECT count(*) FROM status_tags st JOIN statuses s ON s.id = st.status_id
             WHERE st.tag_id = ft.tag_id AND s.account_id = ft.account_id
-              AND s.visibility IN ('public', 'unlisted') AND s.reblog_of_id IS NULL
+              AND s.visibility IN ('public', 'unlisted') AND NOT s.local_only
+              AND s.reblog_of_id IS NULL
            ) AS statuses_count,
            (SELECT max(s.created_at) FROM status_tags st JOIN statuses s ON s.id = st.status_id
             WHERE st.tag_id = ft.tag_id AND s.account_id = ft.account_id
-              AND s.visibility IN ('public', 'unlisted') AND s.reblog_of_id IS NULL
+              AND s.visibility IN ('public', 'unlisted') AND NOT s.local_only
+              AND s.reblog_of_id IS NULL
            ) AS last_status_at
     FROM featured_tags ft JOIN tags t ON t.id = ft.tag_id
 """

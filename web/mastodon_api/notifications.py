@@ -66,7 +66,10 @@ async def render_notifications(
         )
     }
     status_ids = sorted({n.status_id for n in notifications if n.status_id is not None})
-    statuses = await status_store.list_statuses_by_ids(conn, status_ids=status_ids)
+    # A second guard beside the listing query: only statuses the recipient may still see.
+    statuses = await status_store.list_visible_statuses(
+        conn, status_ids=status_ids, viewer_id=recipient_id
+    )
     views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
     rendered = []
     for notification in notifications:
