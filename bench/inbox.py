@@ -40,6 +40,7 @@ from common import (
     fresh_database,
     insert_follows,
     log,
+    postgres_cpu_seconds,
     report,
     rss_mb,
     server_env,
@@ -309,8 +310,10 @@ def run(args: argparse.Namespace) -> int:
             profiler = start_profiler(args.py_spy, server.pid)
             pids = [server.pid] + ([worker.pid] if worker else [])
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            pg_before = postgres_cpu_seconds(db.workdir)
             result = asyncio.run(timed_run(db.url, base, prepared, args.activities, args))
             app_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            pg_cpu = postgres_cpu_seconds(db.workdir) - pg_before
             log(
                 f"  accepted in {result['post_seconds']:.2f} s (p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms); all stored after "
@@ -353,7 +356,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"app CPU (server{' + worker' if args.separate_worker else ''}): {app_cpu:.2f} s, "
-        f"{1000 * app_cpu / args.activities:.2f} ms per activity"
+        f"{1000 * app_cpu / args.activities:.2f} ms per activity; PostgreSQL CPU {pg_cpu:.2f} s, "
+        f"{1000 * pg_cpu / args.activities:.2f} ms per activity"
     )
     print(f"request latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
     print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")
