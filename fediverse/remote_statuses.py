@@ -1,9 +1,9 @@
 """What peers do to statuses, as the domain sees it: store, edit and delete their posts, their
 boosts and favourites, and the reports they file. Federation parses AS2 into these values.
 
-Nothing here records a domain event that the publisher sends on: these are the peers' own
-actions, already published by them, and must not be echoed back (`conversation.updated`, for
-streaming only, is the exception the publisher ignores).
+The events recorded here (status.created/updated/deleted, reblog.created for remote authors,
+conversation.updated) feed streaming; the publisher sends only what local accounts do, so a
+peer's own actions are never echoed back.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from fediverse import conversations, ids
+from fediverse import conversations, events, ids
 from fediverse.audience import Visibility
 from fediverse.content import html_to_text, sanitize_html
 from fediverse.notifications import notify, withdraw
+from fediverse.statuses import record_status_deleted
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
 from fediverse.storage import remote_statuses as remote_store
@@ -168,6 +169,7 @@ async def store_remote_status(
     await conversations.record_direct_status(
         conn, status=status, participant_ids=[*mentioned, *silent]
     )
+    await events.record(conn, "status.created", status_id=status.id, account_id=status.account_id)
     return status, True
 
 
@@ -270,11 +272,13 @@ async def update_remote_status(
             type="update",
             status_id=status.id,
         )
+    await events.record(conn, "status.updated", status_id=status.id, account_id=status.account_id)
     return updated
 
 
 async def delete_remote_status(conn: Connection, status: Status) -> None:
     """A peer deleted its post (boosts of it go too, by cascade)."""
+    await record_status_deleted(conn, status, local=False)
     await status_store.delete_status(conn, status_id=status.id)
 
 
@@ -325,6 +329,9 @@ async def store_remote_reblog(
         status_id=original.id,
         recipient_is_local=bool(author and author.is_local),
     )
+    await events.record(
+        conn, "reblog.created", status_id=status_id, account_id=account.id, reblog_of_id=original.id
+    )
     return await status_store.fetch_status(conn, status_id=status_id)
 
 
@@ -341,6 +348,7 @@ async def undo_remote_reblog(conn: Connection, *, account: Account, boost: Statu
             type="reblog",
             status_id=original.id,
         )
+    await record_status_deleted(conn, boost, local=False)
     await status_store.delete_status(conn, status_id=boost.id)
     return True
 

@@ -419,14 +419,9 @@ async def edit_status(
     return updated
 
 
-async def delete_status(
-    conn: Connection, *, actor: Account, status_id: int, as_moderator: bool = False
-) -> Status:
-    """Delete one's own status (boosts of it go too). Returns it as it was, for redrafting."""
-    status = await status_store.fetch_status(conn, status_id=status_id)
-    if status is None or (status.account_id != actor.id and not as_moderator):
-        raise NotFound()
-    author = await account_store.fetch_account(conn, account_id=status.account_id)
+async def record_status_deleted(conn: Connection, status: Status, *, local: bool) -> None:
+    """Record that `status` is going away, with what consumers need once the row is gone:
+    federation (who to tell, for local statuses) and streaming (who saw it)."""
     reblog_ids = await status_store.list_reblog_ids(conn, reblog_of_id=status.id)
     mentioned = await status_store.list_all_mentioned(conn, status_id=status.id)
     await events.record(
@@ -437,12 +432,23 @@ async def delete_status(
         uri=status.uri,
         visibility=status.visibility,
         local_only=status.local_only,
-        local=bool(author and author.is_local),
+        local=local,
         reblog_of_id=status.reblog_of_id,
         in_reply_to_account_id=status.in_reply_to_account_id,
         reblog_ids=reblog_ids,
         mentioned_ids=mentioned,
     )
+
+
+async def delete_status(
+    conn: Connection, *, actor: Account, status_id: int, as_moderator: bool = False
+) -> Status:
+    """Delete one's own status (boosts of it go too). Returns it as it was, for redrafting."""
+    status = await status_store.fetch_status(conn, status_id=status_id)
+    if status is None or (status.account_id != actor.id and not as_moderator):
+        raise NotFound()
+    author = await account_store.fetch_account(conn, account_id=status.account_id)
+    await record_status_deleted(conn, status, local=bool(author and author.is_local))
     await status_store.delete_status(conn, status_id=status.id)
     return status
 
