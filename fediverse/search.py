@@ -171,12 +171,9 @@ async def _search_accounts(
         return []
 
     if resolver is not None and domain and "." in domain and query.offset == 0:
-        known = await account_store.fetch_account_by_username(
-            conn, username=username, domain=domain
-        )
-        if known is None:
-            # Found accounts land in the table; the query below then returns them first.
-            await resolver.resolve_account(conn, username, domain)
+        # Unknown accounts are looked up and known ones refreshed when stale; either way they
+        # land in the table, and the query below returns them first.
+        await resolver.resolve_account(conn, username, domain)
 
     return await search_store.list_accounts_matching(
         conn,

@@ -220,6 +220,28 @@ async def test_a_stale_remote_profile_is_refetched_when_looked_up(world: World) 
     assert refreshed is not None and refreshed.display_name == "New Bob"
 
 
+async def test_search_refreshes_a_stale_remote_profile(world: World) -> None:
+    a = world["a.test"]
+    alice = await member(a, "alice")
+    bob = await member(world["b.test"], "bob")
+    await alice.account_of(bob)
+    await bob.ok("PATCH", "/api/v1/accounts/update_credentials", data={"display_name": "New Bob"})
+    async with a.database.transaction() as conn:
+        known = await account_store.fetch_account_by_username(conn, username="bob", domain="b.test")
+        assert known is not None and known.display_name == ""
+        await account_store.update_account(
+            conn,
+            account_id=known.id,
+            changes={"fetched_at": datetime.now(UTC) - timedelta(days=2)},
+        )
+
+    found = await alice.ok("GET", "/api/v2/search", params={"q": "@bob@b.test", "resolve": "true"})
+
+    assert [(x["acct"], x["display_name"]) for x in found["accounts"]] == [
+        ("bob@b.test", "New Bob")
+    ]
+
+
 # --- following ------------------------------------------------------------------------------------
 
 

@@ -422,15 +422,19 @@ class RecordingResolver:
         self.urls: list[str] = []
 
     async def resolve_account(self, conn: Connection, username: str, domain: str) -> int | None:
+        """Like federation's resolver: the stored account when known, else a 'fetched' one."""
         self.accounts.append((username, domain))
-        return await insert_remote_account(conn, username, domain)
+        known = await conn.fetchval(
+            "SELECT id FROM accounts WHERE username = $1 AND domain = $2", username, domain
+        )
+        return int(known) if known else await insert_remote_account(conn, username, domain)
 
     async def resolve_url(self, conn: Connection, url: str) -> Resolved:
         self.urls.append(url)
         return Resolved(account_id=await insert_remote_account(conn, "urlperson", "far.example"))
 
 
-async def test_resolve_asks_the_resolver_for_unknown_remote_accounts_only(
+async def test_resolve_hands_remote_addresses_to_the_resolver_only_when_asked(
     database: Database, settings: Settings
 ) -> None:
     viewer = await make_staff(database, settings, "viewer")
@@ -463,7 +467,8 @@ async def test_resolve_asks_the_resolver_for_unknown_remote_accounts_only(
     assert [a.acct for a in first.accounts] == ["dana@remote.example"]
     assert [a.acct for a in again.accounts] == ["dana@remote.example"]
     assert unresolved.accounts == []
-    assert resolver.accounts == [("dana", "remote.example")]
+    # Asked on each resolving search (it refreshes known accounts when stale), never without.
+    assert resolver.accounts == [("dana", "remote.example"), ("dana", "remote.example")]
 
 
 async def test_resolve_hands_unknown_urls_to_the_resolver(
