@@ -259,6 +259,21 @@ async def delivery_states(url: str) -> dict[str, int]:
     return {row["state"]: int(row["n"]) for row in rows}
 
 
+async def pipeline_times(url: str) -> list[tuple[float, float]]:
+    """Per post: (status stored -> deliveries queued, queued -> last delivery recorded), s."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM min(d.created_at) - s.created_at) AS queued, "
+            "extract(epoch FROM max(d.finished_at) - min(d.created_at)) AS sent "
+            "FROM deliveries d JOIN statuses s ON s.id = d.status_id "
+            "GROUP BY s.id, s.created_at ORDER BY s.id"
+        )
+    finally:
+        await conn.close()
+    return [(float(row["queued"]), float(row["sent"])) for row in rows]
+
+
 def run(args: argparse.Namespace) -> int:
     with fresh_database("fediverse_bench_fanout", keep=args.keep) as db:
         port = free_port()
@@ -304,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
             raws: list[float] = []
             sign_cpus: list[float] = []
             server_cpus: list[float] = []
+            receiver_cpus: list[float] = []
             clients: list[float] = []
             profiler = start_profiler(args.py_spy, server.pid)
             for number in range(args.posts):
@@ -315,18 +331,21 @@ def run(args: argparse.Namespace) -> int:
                     asyncio.run(federation_client_posts(keypair[0], key_id, body, inboxes, 32))
                 )
                 cpu_before = cpu_seconds(server.pid)
+                receiver_before = cpu_seconds(receiver.pid)
                 elapsed, stats = asyncio.run(
                     one_post(base, control, token, len(inboxes), number, args.timeout)
                 )
                 # Includes the 1 s watch for extra deliveries, when the server is idle.
                 server_cpus.append(cpu_seconds(server.pid) - cpu_before)
+                receiver_cpus.append(cpu_seconds(receiver.pid) - receiver_before)
                 fanouts.append(elapsed)
                 log(
                     f"post {number + 1}: {stats['total']} deliveries to {stats['hosts']} inboxes "
                     f"(max {stats['max_per_host']} per inbox, {stats['failures']} refused) "
                     f"in {elapsed:.3f} s; sign-only {signs[-1]:.3f} s, raw aiohttp "
                     f"{raws[-1]:.3f} s, FederationClient {clients[-1]:.3f} s; server CPU "
-                    f"{server_cpus[-1]:.3f} s, sign CPU {sign_cpus[-1]:.3f} s"
+                    f"{server_cpus[-1]:.3f} s, receivers' CPU {receiver_cpus[-1]:.3f} s, sign CPU "
+                    f"{sign_cpus[-1]:.3f} s"
                 )
                 if stats["failures"]:
                     log(f"  refused: {stats['first_failures']}")
@@ -341,6 +360,7 @@ def run(args: argparse.Namespace) -> int:
             stop_profiler(profiler)
             rss_after = rss_mb(server.pid)
             states = asyncio.run(delivery_states(db.url))
+            stages = asyncio.run(pipeline_times(db.url))
         finally:
             stop_process(server)
             stop_process(receiver)
@@ -388,6 +408,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"          aiohttp {[round(s, 3) for s in raws]} s")
     print(f"          client  {[round(s, 3) for s in clients]} s")
     print(f"deliveries table: {states}")
+    print(
+        "stages per post (status stored -> queued, queued -> last recorded): "
+        + ", ".join(f"{queued:.3f} + {sent:.3f} s" for queued, sent in stages)
+    )
     print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")
     return 0 if states.get("pending", 0) == 0 else 1
 
