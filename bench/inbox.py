@@ -216,6 +216,22 @@ async def timed_run(
     }
 
 
+async def database_work(url: str) -> tuple[int, list[tuple[str, int, int, int, int]]]:
+    """Commits so far, and rows written per table (inserted, updated, HOT-updated, deleted)."""
+    conn = await asyncpg.connect(url)
+    try:
+        commits = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        rows = await conn.fetch(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del "
+            "FROM pg_stat_user_tables ORDER BY relname"
+        )
+    finally:
+        await conn.close()
+    return int(commits), [tuple(row) for row in rows]
+
+
 async def check_effects(url: str, base: str, token: str, expected: int) -> list[str]:
     """Duplicates created nothing, nothing failed, and a follower's home timeline shows notes."""
     problems = []
@@ -311,9 +327,13 @@ def run(args: argparse.Namespace) -> int:
             pids = [server.pid] + ([worker.pid] if worker else [])
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
             pg_before = postgres_cpu_seconds(db.workdir)
+            commits_before, _ = asyncio.run(database_work(db.url))
             result = asyncio.run(timed_run(db.url, base, prepared, args.activities, args))
             app_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             pg_cpu = postgres_cpu_seconds(db.workdir) - pg_before
+            # Statistics reach the views with a delay of up to a second.
+            time.sleep(1.5)
+            commits_after, table_writes = asyncio.run(database_work(db.url))
             log(
                 f"  accepted in {result['post_seconds']:.2f} s (p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms); all stored after "
@@ -358,6 +378,16 @@ def run(args: argparse.Namespace) -> int:
         f"app CPU (server{' + worker' if args.separate_worker else ''}): {app_cpu:.2f} s, "
         f"{1000 * app_cpu / args.activities:.2f} ms per activity; PostgreSQL CPU {pg_cpu:.2f} s, "
         f"{1000 * pg_cpu / args.activities:.2f} ms per activity"
+    )
+    per = args.activities
+    print(
+        f"database: {(commits_after - commits_before) / per:.1f} commits per activity; rows "
+        "written per activity (insert/update/hot/delete): "
+        + ", ".join(
+            f"{name} {ins / per:.1f}/{upd / per:.1f}/{hot / per:.1f}/{dele / per:.1f}"
+            for name, ins, upd, hot, dele in table_writes
+            if name != "bench_scratch" and (ins + upd + dele) >= per // 2
+        )
     )
     print(f"request latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
     print(f"server RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after")
