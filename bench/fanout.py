@@ -345,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
                     f"in {elapsed:.3f} s; sign-only {signs[-1]:.3f} s, raw aiohttp "
                     f"{raws[-1]:.3f} s, FederationClient {clients[-1]:.3f} s; server CPU "
                     f"{server_cpus[-1]:.3f} s, receivers' CPU {receiver_cpus[-1]:.3f} s, sign CPU "
-                    f"{sign_cpus[-1]:.3f} s"
+                    f"{sign_cpus[-1]:.3f} s; server RSS {rss_mb(server.pid):.0f} MB"
                 )
                 if stats["failures"]:
                     log(f"  refused: {stats['first_failures']}")

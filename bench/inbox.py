@@ -331,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
             result = asyncio.run(timed_run(db.url, base, prepared, args.activities, args))
             app_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             pg_cpu = postgres_cpu_seconds(db.workdir) - pg_before
-            # Statistics reach the views with a delay of up to a second.
+            # Statistics reach the views lazily (up to seconds): the rows are approximate.
             time.sleep(1.5)
             commits_after, table_writes = asyncio.run(database_work(db.url))
             log(
