@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from fediverse import auth
 from fediverse.errors import Forbidden, NotAuthorized, ValidationError
-from fediverse.storage import accounts as account_store
+from fediverse.storage import auth as auth_store
 from fediverse.storage.accounts import Account, User
 from fediverse.storage.auth import AccessToken
 from web.state import database_of
@@ -42,21 +42,20 @@ async def optional_viewer(request: Request) -> Viewer | None:
     token = bearer_token(request)
     if token is None:
         return None
+    # Token, user and account in one statement: every authenticated request pays for this.
     async with database_of(request).connection() as conn:
-        record = await auth.find_token(conn, token)
-        if record is None:
+        holder = await auth_store.fetch_token_holder(conn, token_hash=auth.hash_token(token))
+    if holder is None:
+        raise NotAuthorized()
+    record, user, account = holder.token, holder.user, holder.account
+    if record.user_id is not None:
+        if user is None or user.disabled:
             raise NotAuthorized()
-        user = account = None
-        if record.user_id is not None:
-            user = await account_store.fetch_user(conn, user_id=record.user_id)
-            if user is None or user.disabled:
-                raise NotAuthorized()
-            if not user.approved:
-                # Approval mode: the account exists, but waits for an admin (Mastodon's words).
-                raise Forbidden("Your login is currently pending approval")
-            account = await account_store.fetch_account(conn, account_id=user.account_id)
-            if account is None or account.suspended_at is not None:
-                raise Forbidden("Your login is currently disabled")
+        if not user.approved:
+            # Approval mode: the account exists, but waits for an admin (Mastodon's words).
+            raise Forbidden("Your login is currently pending approval")
+        if account is None or account.suspended_at is not None:
+            raise Forbidden("Your login is currently disabled")
     viewer = Viewer(token=record, user=user, account=account)
     request.scope["fediverse.viewer"] = viewer
     return viewer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from fediverse.storage.accounts import _ACCOUNT_COLUMNS, _ACCOUNT_FROM, _USER_COLUMNS, Account, User
 from fediverse.storage.database import Connection
 
 
@@ -102,6 +103,50 @@ async def fetch_active_token(conn: Connection, *, token_hash: bytes) -> AccessTo
         token_hash,
     )
     return None if row is None else AccessToken(**dict(row))
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """An active token with the user and account behind it (None for app-only tokens, and
+    for a user or account that no longer exists)."""
+
+    token: AccessToken
+    user: User | None
+    account: Account | None
+
+
+# Token and user columns carry prefixes so that the account's columns keep their own names.
+_HOLDER_TOKEN_COLUMNS = ", ".join(
+    f"t.{name} AS t_{name}" for name in AccessToken.__dataclass_fields__
+)
+_HOLDER_USER_COLUMNS = ", ".join(
+    f"{column.strip()} AS u_{column.strip()[2:]}" for column in _USER_COLUMNS.split(",")
+)
+_FETCH_HOLDER = f"""
+    SELECT {_HOLDER_TOKEN_COLUMNS}, {_HOLDER_USER_COLUMNS}, holder.*
+    FROM oauth_access_tokens t
+    LEFT JOIN users u ON u.id = t.user_id
+    LEFT JOIN LATERAL (
+        SELECT {_ACCOUNT_COLUMNS} FROM {_ACCOUNT_FROM} WHERE a.id = u.account_id
+    ) holder ON true
+    WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+"""
+
+
+async def fetch_token_holder(conn: Connection, *, token_hash: bytes) -> TokenHolder | None:
+    """The active token with `token_hash`, its user and the user's account, in one statement
+    (every authenticated request resolves its bearer token this way)."""
+    row = await conn.fetchrow(_FETCH_HOLDER, token_hash)
+    if row is None:
+        return None
+    token = AccessToken(**{name: row[f"t_{name}"] for name in AccessToken.__dataclass_fields__})
+    user = None
+    if row["u_id"] is not None:
+        user = User(**{name: row[f"u_{name}"] for name in User.__dataclass_fields__})
+    account = None
+    if row["id"] is not None:
+        account = Account(**{name: row[name] for name in Account.__dataclass_fields__})
+    return TokenHolder(token=token, user=user, account=account)
 
 
 async def revoke_token(conn: Connection, *, token_hash: bytes, application_id: int) -> None:
