@@ -51,17 +51,22 @@ async def load_views(
     if not statuses:
         return []
     reblog_ids = [s.reblog_of_id for s in statuses if s.reblog_of_id is not None]
-    originals = {
-        s.id: s
-        for s in await status_store.list_visible_statuses(
-            conn, status_ids=reblog_ids, viewer_id=viewer_id
-        )
-    }
+    # Statements are skipped when they could find nothing: a page costs what it shows.
+    originals = (
+        {
+            s.id: s
+            for s in await status_store.list_visible_statuses(
+                conn, status_ids=reblog_ids, viewer_id=viewer_id
+            )
+        }
+        if reblog_ids
+        else {}
+    )
     kept = [s for s in statuses if s.reblog_of_id is None or s.reblog_of_id in originals]
     everything = {s.id: s for s in kept} | originals
     all_ids = list(everything)
 
-    mention_ids = await status_store.list_mention_ids(conn, status_ids=all_ids)
+    mention_ids, tags = await status_store.list_mentions_and_tags(conn, status_ids=all_ids)
     account_ids = {s.account_id for s in everything.values()}
     for ids_ in mention_ids.values():
         account_ids.update(ids_)
@@ -69,23 +74,24 @@ async def load_views(
         a.id: a
         for a in await account_store.list_accounts_by_ids(conn, account_ids=list(account_ids))
     }
-    tags = await status_store.list_tag_names(conn, status_ids=all_ids)
     media: dict[int, list[MediaAttachment]] = {}
     for item in await media_store.list_media_for_statuses(conn, status_ids=all_ids):
         if item.status_id is not None:
             media.setdefault(item.status_id, []).append(item)
     app_ids = {s.application_id for s in everything.values() if s.application_id}
-    applications = {}
-    for app_id in app_ids:
-        app = await auth_store.fetch_application(conn, app_id=app_id)
-        if app is not None:
-            applications[app_id] = app
-    polls = {
-        p.status_id: p
-        for p in await poll_store.list_polls_for_statuses(
-            conn, status_ids=[s.id for s in everything.values() if s.poll_id is not None]
-        )
-    }
+    applications: dict[int, Application] = {}
+    if app_ids:
+        applications = {
+            app.id: app
+            for app in await auth_store.list_applications_by_ids(conn, app_ids=list(app_ids))
+        }
+    poll_status_ids = [s.id for s in everything.values() if s.poll_id is not None]
+    polls: dict[int, Poll] = {}
+    if poll_status_ids:
+        polls = {
+            p.status_id: p
+            for p in await poll_store.list_polls_for_statuses(conn, status_ids=poll_status_ids)
+        }
     own_choices: dict[int, list[int]] = {}
     if viewer_id is not None and polls:
         own_choices = await poll_store.list_own_choices(

@@ -68,6 +68,13 @@ async def fetch_application(conn: Connection, *, app_id: int) -> Application | N
     return None if row is None else Application(**dict(row))
 
 
+async def list_applications_by_ids(conn: Connection, *, app_ids: list[int]) -> list[Application]:
+    rows = await conn.fetch(
+        f"SELECT {_APP_COLUMNS} FROM oauth_applications WHERE id = ANY($1::bigint[])", app_ids
+    )
+    return [Application(**dict(row)) for row in rows]
+
+
 async def fetch_application_by_client_id(conn: Connection, *, client_id: str) -> Application | None:
     row = await conn.fetchrow(
         f"SELECT {_APP_COLUMNS} FROM oauth_applications WHERE client_id = $1", client_id

@@ -260,6 +260,31 @@ async def list_tag_names(conn: Connection, *, status_ids: list[int]) -> dict[int
     return result
 
 
+async def list_mentions_and_tags(
+    conn: Connection, *, status_ids: list[int]
+) -> tuple[dict[int, list[int]], dict[int, list[str]]]:
+    """`list_mention_ids` and `list_tag_names` in one round trip, for rendering pages."""
+    rows = await conn.fetch(
+        """
+        SELECT status_id, 0 AS kind, account_id, NULL::text AS name FROM mentions
+            WHERE status_id = ANY($1::bigint[]) AND NOT silent
+        UNION ALL
+        SELECT st.status_id, 1, NULL, t.name FROM status_tags st JOIN tags t ON t.id = st.tag_id
+            WHERE st.status_id = ANY($1::bigint[])
+        ORDER BY 1, 2, 3, 4
+        """,
+        status_ids,
+    )
+    mentions: dict[int, list[int]] = {}
+    tags: dict[int, list[str]] = {}
+    for row in rows:
+        if row["kind"] == 0:
+            mentions.setdefault(row["status_id"], []).append(row["account_id"])
+        else:
+            tags.setdefault(row["status_id"], []).append(row["name"])
+    return mentions, tags
+
+
 # --- idempotency --------------------------------------------------------------------------
 
 
