@@ -46,6 +46,7 @@ async def record_direct_status(
         await events.record(
             conn,
             "conversation.updated",
+            for_publisher=False,
             account_id=account.id,
             conversation_id=conversation_id,
             status_id=status.id,

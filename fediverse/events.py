@@ -13,5 +13,11 @@ from fediverse.storage import events as event_store
 from fediverse.storage.database import Connection
 
 
-async def record(conn: Connection, kind: str, **payload: Any) -> None:
-    await event_store.insert_event(conn, event_id=ids.new_id(), kind=kind, payload=payload)
+async def record(
+    conn: Connection, kind: str, *, for_publisher: bool = True, **payload: Any
+) -> None:
+    """Record an event. `for_publisher=False` for events about what peers did, or that only
+    streaming cares about: federation must never echo those back, so it never sees them."""
+    await event_store.insert_event(
+        conn, event_id=ids.new_id(), kind=kind, payload=payload, for_publisher=for_publisher
+    )

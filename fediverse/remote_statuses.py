@@ -169,7 +169,13 @@ async def store_remote_status(
     await conversations.record_direct_status(
         conn, status=status, participant_ids=[*mentioned, *silent]
     )
-    await events.record(conn, "status.created", status_id=status.id, account_id=status.account_id)
+    await events.record(
+        conn,
+        "status.created",
+        for_publisher=False,
+        status_id=status.id,
+        account_id=status.account_id,
+    )
     return status, True
 
 
@@ -272,7 +278,13 @@ async def update_remote_status(
             type="update",
             status_id=status.id,
         )
-    await events.record(conn, "status.updated", status_id=status.id, account_id=status.account_id)
+    await events.record(
+        conn,
+        "status.updated",
+        for_publisher=False,
+        status_id=status.id,
+        account_id=status.account_id,
+    )
     return updated
 
 
@@ -330,7 +342,12 @@ async def store_remote_reblog(
         recipient_is_local=bool(author and author.is_local),
     )
     await events.record(
-        conn, "reblog.created", status_id=status_id, account_id=account.id, reblog_of_id=original.id
+        conn,
+        "reblog.created",
+        for_publisher=False,
+        status_id=status_id,
+        account_id=account.id,
+        reblog_of_id=original.id,
     )
     return await status_store.fetch_status(conn, status_id=status_id)
 

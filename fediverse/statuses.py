@@ -427,6 +427,7 @@ async def record_status_deleted(conn: Connection, status: Status, *, local: bool
     await events.record(
         conn,
         "status.deleted",
+        for_publisher=local,
         status_id=status.id,
         account_id=status.account_id,
         uri=status.uri,

@@ -21,14 +21,33 @@ class DomainEvent:
 
 
 async def insert_event(
-    conn: Connection, *, event_id: int, kind: str, payload: dict[str, Any]
+    conn: Connection,
+    *,
+    event_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    for_publisher: bool = True,
 ) -> None:
+    """One statement: the row plus the wake-ups, delivered at commit to any process.
+
+    Events the publisher has nothing to do with (a peer's own actions, streaming-only news)
+    are stored already processed, so it never claims them and is not woken for them.
+    """
     await conn.execute(
-        "INSERT INTO domain_events (id, kind, payload) VALUES ($1, $2, $3)", event_id, kind, payload
+        """
+        WITH inserted AS (
+            INSERT INTO domain_events (id, kind, payload, processed_at)
+            VALUES ($1, $2, $3, CASE WHEN $4 THEN NULL ELSE now() END)
+        )
+        SELECT CASE WHEN $4 THEN pg_notify('domain_events', $2) END,
+               pg_notify($5, $1::text)
+        """,
+        event_id,
+        kind,
+        payload,
+        for_publisher,
+        STREAMING_CHANNEL,
     )
-    # Delivered at commit: wakes listening workers in any process.
-    await conn.execute("SELECT pg_notify('domain_events', $1)", kind)
-    await conn.execute(f"SELECT pg_notify('{STREAMING_CHANNEL}', $1)", str(event_id))
 
 
 async def claim_events(conn: Connection, *, limit: int) -> list[DomainEvent]:
