@@ -101,8 +101,7 @@ class Socket(asyncio.Protocol):
         self.counts = counts
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         key = base64.b64encode(os.urandom(16)).decode()
         extension = (
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
@@ -308,7 +307,7 @@ def run(args: argparse.Namespace, url: str, port: int, pid: int) -> None:
         controls.append(ours)
         processes.append(process)
 
-    def all_answer(command: str, argument: object = None, timeout: float = 600) -> list[Any]:
+    def all_answer(command: str, argument: object = None, timeout: float = 120) -> list[Any]:
         for control in controls:
             control.send((command, argument))
         answers = []
