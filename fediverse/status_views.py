@@ -66,7 +66,13 @@ async def load_views(
     everything = {s.id: s for s in kept} | originals
     all_ids = list(everything)
 
-    mention_ids, tags = await status_store.list_mentions_and_tags(conn, status_ids=all_ids)
+    facts = await status_store.fetch_page_facts(
+        conn,
+        status_ids=all_ids,
+        viewer_id=viewer_id,
+        thread_root_ids=[s.thread_root_id or s.id for s in everything.values()],
+    )
+    mention_ids, tags, state = facts.mention_ids, facts.tag_names, facts.viewer_state
     account_ids = {s.account_id for s in everything.values()}
     for ids_ in mention_ids.values():
         account_ids.update(ids_)
@@ -96,14 +102,6 @@ async def load_views(
     if viewer_id is not None and polls:
         own_choices = await poll_store.list_own_choices(
             conn, account_id=viewer_id, poll_ids=[p.id for p in polls.values()]
-        )
-    state = None
-    if viewer_id is not None:
-        state = await status_store.fetch_viewer_state(
-            conn,
-            viewer_id=viewer_id,
-            status_ids=all_ids,
-            thread_root_ids=[s.thread_root_id or s.id for s in everything.values()],
         )
 
     # The author's own statuses say who can see them (an extra field apps ignore), on every

@@ -260,31 +260,6 @@ async def list_tag_names(conn: Connection, *, status_ids: list[int]) -> dict[int
     return result
 
 
-async def list_mentions_and_tags(
-    conn: Connection, *, status_ids: list[int]
-) -> tuple[dict[int, list[int]], dict[int, list[str]]]:
-    """`list_mention_ids` and `list_tag_names` in one round trip, for rendering pages."""
-    rows = await conn.fetch(
-        """
-        SELECT status_id, 0 AS kind, account_id, NULL::text AS name FROM mentions
-            WHERE status_id = ANY($1::bigint[]) AND NOT silent
-        UNION ALL
-        SELECT st.status_id, 1, NULL, t.name FROM status_tags st JOIN tags t ON t.id = st.tag_id
-            WHERE st.status_id = ANY($1::bigint[])
-        ORDER BY 1, 2, 3, 4
-        """,
-        status_ids,
-    )
-    mentions: dict[int, list[int]] = {}
-    tags: dict[int, list[str]] = {}
-    for row in rows:
-        if row["kind"] == 0:
-            mentions.setdefault(row["status_id"], []).append(row["account_id"])
-        else:
-            tags.setdefault(row["status_id"], []).append(row["name"])
-    return mentions, tags
-
-
 # --- idempotency --------------------------------------------------------------------------
 
 
@@ -320,6 +295,72 @@ class ViewerStatusState:
     bookmarked: frozenset[int]
     pinned: frozenset[int]
     muted_threads: frozenset[int]
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What a page of statuses needs besides the statuses and accounts: public mentions and
+    tag names per status, and the viewer's state (None when nobody is signed in)."""
+
+    mention_ids: dict[int, list[int]]
+    tag_names: dict[int, list[str]]
+    viewer_state: ViewerStatusState | None
+
+
+async def fetch_page_facts(
+    conn: Connection, *, status_ids: list[int], viewer_id: int | None, thread_root_ids: list[int]
+) -> PageFacts:
+    """`list_mention_ids`, `list_tag_names` and `fetch_viewer_state` in one round trip: each
+    statement costs a round trip per rendered page, which is most of a timeline's time."""
+    rows = await conn.fetch(
+        """
+        SELECT 'mention' AS kind, status_id, account_id AS id, NULL::text AS name FROM mentions
+            WHERE status_id = ANY($2::bigint[]) AND NOT silent
+        UNION ALL
+        SELECT 'tag', st.status_id, NULL, t.name FROM status_tags st JOIN tags t ON t.id = st.tag_id
+            WHERE st.status_id = ANY($2::bigint[])
+        UNION ALL
+        SELECT 'f', NULL, status_id, NULL FROM favourites
+            WHERE account_id = $1 AND status_id = ANY($2::bigint[])
+        UNION ALL
+        SELECT 'r', NULL, reblog_of_id, NULL FROM statuses
+            WHERE account_id = $1 AND reblog_of_id = ANY($2::bigint[])
+        UNION ALL
+        SELECT 'b', NULL, status_id, NULL FROM bookmarks
+            WHERE account_id = $1 AND status_id = ANY($2::bigint[])
+        UNION ALL
+        SELECT 'p', NULL, status_id, NULL FROM status_pins
+            WHERE account_id = $1 AND status_id = ANY($2::bigint[])
+        UNION ALL
+        SELECT 'm', NULL, thread_root_id, NULL FROM conversation_mutes
+            WHERE account_id = $1 AND thread_root_id = ANY($3::bigint[])
+        ORDER BY 1, 2, 3, 4
+        """,
+        viewer_id,
+        status_ids,
+        thread_root_ids,
+    )
+    mention_ids: dict[int, list[int]] = {}
+    tag_names: dict[int, list[str]] = {}
+    sets: dict[str, set[int]] = {kind: set() for kind in "frbpm"}
+    for row in rows:
+        kind = row["kind"]
+        if kind == "mention":
+            mention_ids.setdefault(row["status_id"], []).append(row["id"])
+        elif kind == "tag":
+            tag_names.setdefault(row["status_id"], []).append(row["name"])
+        else:
+            sets[kind].add(int(row["id"]))
+    state = None
+    if viewer_id is not None:
+        state = ViewerStatusState(
+            favourited=frozenset(sets["f"]),
+            reblogged=frozenset(sets["r"]),
+            bookmarked=frozenset(sets["b"]),
+            pinned=frozenset(sets["p"]),
+            muted_threads=frozenset(sets["m"]),
+        )
+    return PageFacts(mention_ids=mention_ids, tag_names=tag_names, viewer_state=state)
 
 
 async def fetch_viewer_state(
