@@ -156,13 +156,14 @@ async def set_profile_value(conn: Connection, *, key: str, value: Any) -> None:
 
 
 async def load_usage(conn: Connection, *, now: datetime) -> InstanceUsage:
+    counts = await instance_store.count_usage(
+        conn, month_since=now - timedelta(days=30), halfyear_since=now - timedelta(days=180)
+    )
     return InstanceUsage(
-        users_total=await instance_store.count_users(conn),
-        active_month=await instance_store.count_active_users(conn, since=now - timedelta(days=30)),
-        active_halfyear=await instance_store.count_active_users(
-            conn, since=now - timedelta(days=180)
-        ),
-        local_posts=await instance_store.count_local_posts(conn),
+        users_total=counts.users_total,
+        active_month=counts.active_month,
+        active_halfyear=counts.active_halfyear,
+        local_posts=counts.local_posts,
         domain_count=await instance_store.count_peer_domains(conn),
     )
 

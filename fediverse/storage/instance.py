@@ -48,47 +48,47 @@ class WeeklyActivity:
     registrations: int
 
 
-# A "user" in every public count: a local person whose account is not suspended and who has
-# been let in (approval-mode sign-ups are not users until approved).
-_COUNTED_USERS = """
-    users u JOIN accounts a ON a.id = u.account_id
-    WHERE a.domain IS NULL AND a.suspended_at IS NULL AND u.approved
-"""
+@dataclass(frozen=True)
+class UsageCounts:
+    users_total: int
+    active_month: int
+    active_halfyear: int
+    local_posts: int
 
 
-async def count_users(conn: Connection) -> int:
-    return int(await conn.fetchval(f"SELECT count(*) FROM {_COUNTED_USERS}"))
+async def count_usage(
+    conn: Connection, *, month_since: datetime, halfyear_since: datetime
+) -> UsageCounts:
+    """Public usage counts in one pass over the local accounts (one scan instead of four).
 
-
-async def count_active_users(conn: Connection, *, since: datetime) -> int:
-    """Counted users who signed in, used a token or posted at or after `since`."""
-    return int(
-        await conn.fetchval(
-            f"""
-            SELECT count(*) FROM {_COUNTED_USERS}
-            AND (
-                u.last_sign_in_at >= $1
-                OR EXISTS (SELECT 1 FROM account_stats s
-                           WHERE s.account_id = a.id AND s.last_status_at >= $1)
-                OR EXISTS (SELECT 1 FROM oauth_access_tokens t
-                           WHERE t.user_id = u.id
-                             AND (t.created_at >= $1 OR t.last_used_at >= $1))
-            )
-            """,
-            since,
-        )
+    A counted user is a local person whose account is not suspended and who has been let in
+    (approval-mode sign-ups are not users until approved); an active one signed in, used or
+    got a token, or posted at or after the given moment. Posts are the local statuses people
+    wrote (boosts are not posts), summed from per-account counters kept by a trigger.
+    """
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE counted) AS users_total,
+               count(*) FILTER (WHERE counted AND last_active >= $1) AS active_month,
+               count(*) FILTER (WHERE counted AND last_active >= $2) AS active_halfyear,
+               coalesce(sum(posts), 0) AS local_posts
+        FROM (
+            SELECT a.suspended_at IS NULL AND u.approved IS TRUE AS counted,
+                   st.posts_count AS posts,
+                   -- greatest() skips NULLs: the latest of any sign of activity.
+                   greatest(u.last_sign_in_at, st.last_status_at, tk.last_used) AS last_active
+            FROM accounts a
+            LEFT JOIN users u ON u.account_id = a.id
+            LEFT JOIN account_stats st ON st.account_id = a.id
+            LEFT JOIN (SELECT t.user_id, max(greatest(t.created_at, t.last_used_at)) AS last_used
+                       FROM oauth_access_tokens t GROUP BY t.user_id) tk ON tk.user_id = u.id
+            WHERE a.domain IS NULL
+        ) local_accounts
+        """,
+        month_since,
+        halfyear_since,
     )
-
-
-async def count_local_posts(conn: Connection) -> int:
-    """Local statuses people wrote: boosts are not posts. Summed from per-account counters
-    kept by a trigger, so it costs one row per local account rather than a scan of statuses."""
-    return int(
-        await conn.fetchval(
-            "SELECT coalesce(sum(s.posts_count), 0) FROM account_stats s "
-            "JOIN accounts a ON a.id = s.account_id WHERE a.domain IS NULL"
-        )
-    )
+    return UsageCounts(**{key: int(value) for key, value in dict(row).items()})
 
 
 async def count_peer_domains(conn: Connection) -> int:
