@@ -106,6 +106,22 @@ async def mark_processed(
     )
 
 
+async def mark_processed_many(
+    conn: Connection, *, rows: list[tuple[int, str | None]], now: datetime
+) -> None:
+    """`mark_processed` for many rows at once: (row id, note) pairs."""
+    if not rows:
+        return
+    await conn.execute(
+        "UPDATE inbox_activities SET processed_at = $1, last_error = done.note "
+        "FROM unnest($2::bigint[], $3::text[]) AS done(id, note) "
+        "WHERE inbox_activities.id = done.id",
+        now,
+        [row_id for row_id, _ in rows],
+        [note for _, note in rows],
+    )
+
+
 async def reschedule(
     conn: Connection, *, row_id: int, next_attempt_at: datetime, error: str
 ) -> None:
