@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 import orjson
 
@@ -62,11 +63,22 @@ class Message:
         return f"event: {self.event}\ndata: {data}\n\n"
 
 
+# Sends one message on a connection; returns the coroutine (not yet started) doing it.
+Sink = Callable[[Message], Coroutine[Any, Any, None]]
+
+
 @dataclass(eq=False)
 class StreamClient:
-    """One connection: whose it is, what it subscribed to, and its bounded outgoing queue.
+    """One connection: whose it is, what it subscribed to, and its bounded outgoing backlog.
 
-    `None` in the queue means "closed by the hub" (dropped for being too slow)."""
+    Without a `sink` (SSE) messages wait in `queue` for the connection's writer; `None` in the
+    queue means "closed by the hub" (dropped for being too slow). With a sink (WebSocket) the
+    hub writes each message at once, in its own fan-out loop: a send that does not have to wait
+    (the usual case: the transport takes the frame) then costs no task switch and no queue
+    hand-off, which at thousands of connections is most of the delivery time. Only a send that
+    has to wait (the socket's buffer is full) continues in a task, and messages offered
+    meanwhile wait in the same bounded queue. `closed` is set when the client is dropped or its
+    connection failed."""
 
     account_id: int
     scopes: str
@@ -75,37 +87,113 @@ class StreamClient:
     dropped: bool = False
     # Notifications older than the connection are not replayed.
     since_id: int = field(default_factory=lambda: int(time.time() * 1000) << 16)
+    sink: Sink | None = None
+    # Told when the streams change, so the hub can refresh what it keeps about subscriptions.
+    on_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=self.queue_limit + 1)
+        self.closed = asyncio.Event()
+        self.failed = False
+        self.gets_notifications = False
+        self._sending: asyncio.Task[None] | None = None
 
-    @property
-    def gets_notifications(self) -> bool:
-        if any(s.name == Stream.USER_NOTIFICATION for s in self.streams):
-            return True
-        return any(s.name == Stream.USER for s in self.streams) and (
-            auth.scope_allows(self.scopes, "read:notifications")
+    def _streams_changed(self) -> None:
+        self.gets_notifications = any(s.name == Stream.USER_NOTIFICATION for s in self.streams) or (
+            any(s.name == Stream.USER for s in self.streams)
+            and auth.scope_allows(self.scopes, "read:notifications")
         )
+        if self.on_change is not None:
+            self.on_change()
 
     def subscribe(self, stream: StreamKey) -> None:
         if stream not in self.streams:
             self.streams.append(stream)
+            self._streams_changed()
 
     def unsubscribe(self, stream: StreamKey) -> None:
         if stream in self.streams:
             self.streams.remove(stream)
+            self._streams_changed()
 
     def offer(self, message: Message) -> None:
-        """Queue a message; a client already `queue_limit` behind is dropped instead."""
-        if self.dropped:
+        """Send or queue a message; a client already `queue_limit` behind is dropped instead."""
+        if self.dropped or self.failed:
+            return
+        if self.sink is not None and self._sending is None:
+            self._send_now(message)
             return
         if self.queue.qsize() >= self.queue_limit:
             self.dropped = True
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(None)
+            self.closed.set()
             return
         self.queue.put_nowait(message)
+
+    def _send_now(self, message: Message) -> None:
+        assert self.sink is not None
+        sending = self.sink(message)
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            self._fail()
+            return
+        self._sending = asyncio.ensure_future(self._finish(sending, waiting_on))
+
+    async def _finish(self, sending: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        """Carry on a send that had to wait, then send what was queued meanwhile."""
+        try:
+            await _resume(sending, waiting_on)
+            while not self.queue.empty():
+                message = self.queue.get_nowait()
+                if message is None:
+                    return
+                assert self.sink is not None
+                await self.sink(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._fail()
+        finally:
+            self._sending = None
+
+    def _fail(self) -> None:
+        """The connection is gone (a send raised): stop offering, let the handler finish."""
+        self.failed = True
+        self.closed.set()
+
+    def close(self) -> None:
+        if self._sending is not None:
+            self._sending.cancel()
+            self._sending = None
+
+
+async def _resume(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Run a coroutine to its end that was started by hand (`send(None)`) and is now waiting on
+    `waiting_on`, as an asyncio Task would: wait for that future, then step the coroutine on."""
+    while True:
+        try:
+            if waiting_on is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                # The coroutine's own await marked the future as being waited on; a Task clears
+                # this before it waits, and so must we.
+                waiting_on._asyncio_future_blocking = False
+                await waiting_on
+        except BaseException as error:
+            try:
+                waiting_on = coroutine.throw(error)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coroutine.send(None)
+        except StopIteration:
+            return
 
 
 class StreamingHub:
@@ -129,6 +217,8 @@ class StreamingHub:
         self._lock = asyncio.Lock()
         self._last_event_id = 0
         self._sent_notifications: dict[int, float] = {}
+        # `_subscriptions` answers, kept until a client connects, leaves or (un)subscribes.
+        self._routing_cache: dict[frozenset[Stream], dict[int, list[StreamKey]]] = {}
 
     @property
     def client_count(self) -> int:
@@ -137,7 +227,12 @@ class StreamingHub:
     # --- clients --------------------------------------------------------------------------
 
     async def connect(self, account_id: int, scopes: str) -> StreamClient:
-        client = StreamClient(account_id=account_id, scopes=scopes, queue_limit=self.queue_limit)
+        client = StreamClient(
+            account_id=account_id,
+            scopes=scopes,
+            queue_limit=self.queue_limit,
+            on_change=self._routing_cache.clear,
+        )
         async with self._lock:
             if self._listener is None:
                 await self._start()
@@ -147,6 +242,8 @@ class StreamingHub:
     async def disconnect(self, client: StreamClient) -> None:
         if client.dropped:
             self.dropped_count += 1
+        client.close()
+        self._routing_cache.clear()
         async with self._lock:
             clients = self._clients.get(client.account_id)
             if clients is not None:
@@ -213,7 +310,11 @@ class StreamingHub:
     # --- routing ----------------------------------------------------------------------------
 
     def _subscriptions(self, names: Iterable[Stream]) -> dict[int, list[StreamKey]]:
-        wanted = set(names)
+        """Per account, its clients' streams among `names` (the caller must not change it)."""
+        wanted = frozenset(names)
+        cached = self._routing_cache.get(wanted)
+        if cached is not None:
+            return cached
         found: dict[int, list[StreamKey]] = {}
         for account_id, clients in self._clients.items():
             streams: list[StreamKey] = []
@@ -221,6 +322,7 @@ class StreamingHub:
                 streams.extend(s for s in client.streams if s.name in wanted and s not in streams)
             if streams:
                 found[account_id] = streams
+        self._routing_cache[wanted] = found
         return found
 
     def _offer(self, account_id: int, stream: StreamKey, message: Message) -> None:

@@ -122,13 +122,12 @@ async def _handle_command(websocket: WebSocket, client: StreamClient, text: str)
         await _send_error(websocket, str(error).removeprefix("Validation failed: "), 400)
 
 
-async def _write_forever(websocket: WebSocket, client: StreamClient) -> None:
-    while True:
-        message = await client.queue.get()
-        if message is None:
-            await websocket.close(code=CLOSE_TOO_SLOW, reason="Too slow to keep up")
-            return
-        await websocket.send_text(message.websocket_text)
+async def _close_when_dropped(websocket: WebSocket, client: StreamClient) -> None:
+    """The hub writes the messages itself (`StreamClient.sink`); this only ends the connection
+    when the hub drops the client or a send failed."""
+    await client.closed.wait()
+    if client.dropped:
+        await websocket.close(code=CLOSE_TOO_SLOW, reason="Too slow to keep up")
 
 
 async def websocket_stream(websocket: WebSocket) -> None:
@@ -141,7 +140,8 @@ async def websocket_stream(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=token if as_protocol else None)
     hub = hub_of(websocket)
     client = await hub.connect(account_id, scopes)
-    writer = asyncio.create_task(_write_forever(websocket, client))
+    client.sink = lambda message: websocket.send_text(message.websocket_text)
+    writer = asyncio.create_task(_close_when_dropped(websocket, client))
     try:
         # Mastodon also accepts the first stream in the URL (`?stream=user&tag=...`).
         if websocket.query_params.get("stream"):
