@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from fediverse import ids, tag_follows
 from fediverse.errors import NotFound, ValidationError
 from fediverse.relationships import Relationship, relationship
+from fediverse.storage import accounts as account_store
 from fediverse.storage import directory as directory_store
 from fediverse.storage import relationships as relationship_store
 from fediverse.storage import tag_follows as tag_store
@@ -39,6 +40,9 @@ async def suggestions(conn: Connection, *, account_id: int, limit: int) -> list[
 
 
 async def dismiss_suggestion(conn: Connection, *, account_id: int, target_id: int) -> None:
+    """Hide `target_id` from the suggestions; an account that does not exist is a 404."""
+    if await account_store.fetch_account(conn, account_id=target_id) is None:
+        raise NotFound()
     await directory_store.insert_suggestion_dismissal(
         conn, account_id=account_id, target_account_id=target_id
     )

@@ -33,6 +33,7 @@ from federation.signatures import (
 )
 from fediverse.audience import StatusAudienceFacts, may_remote_see
 from fediverse.errors import Forbidden, Gone, NotAuthorized, NotFound
+from fediverse.ids import parse_id
 from fediverse.storage import accounts as account_store
 from fediverse.storage import publishing as publishing_store
 from fediverse.storage import remote_accounts
@@ -225,7 +226,7 @@ async def _follow_collection(request: Request, direction: str) -> Response:
             ActivityJSONResponse(_collection(collection_id, total, f"{collection_id}?page=1"))
         )
     raw_max = request.query_params.get("max_id")
-    max_id = int(raw_max) if raw_max and raw_max.isdigit() else None
+    max_id = parse_id(raw_max) if raw_max else None
     async with database_of(request).connection() as conn:
         page = await remote_accounts.list_follow_uris(
             conn,
@@ -303,7 +304,7 @@ async def _status_activity(
 
 def _page_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
-    return int(raw) if raw and raw.isdigit() else None
+    return parse_id(raw) if raw else None
 
 
 async def outbox(request: Request) -> Response:
@@ -349,11 +350,11 @@ async def _requested_status(request: Request) -> tuple[Account, Status]:
     follower (private) or mentioned, exactly as the audience rule says.
     """
     account = await _local_account(request)
-    raw_id = request.path_params["status_id"]
-    if not raw_id.isdigit():
+    status_id = parse_id(request.path_params["status_id"])
+    if status_id is None:
         raise NotFound()
     async with database_of(request).connection() as conn:
-        status = await status_store.fetch_status(conn, status_id=int(raw_id))
+        status = await status_store.fetch_status(conn, status_id=status_id)
     if status is None or status.account_id != account.id or not status.local:
         raise NotFound()
     if status.local_only:
@@ -386,10 +387,10 @@ async def status_object(request: Request) -> Response:
     to the status page (which applies the audience rule for people)."""
     account = await _local_account(request)
     if not wants_activitystreams(request.headers.get("accept")):
-        raw_id = request.path_params["status_id"]
-        if not raw_id.isdigit():
+        status_id = parse_id(request.path_params["status_id"])
+        if status_id is None:
             raise NotFound()
-        target = urls_of(request).status_url(account.username, int(raw_id))
+        target = urls_of(request).status_url(account.username, status_id)
         return _vary(RedirectResponse(target, status_code=302))
     account, status = await _requested_status(request)
     if status.reblog_of_id is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from web.activitypub import policy_of_state
 from web.errors import EXCEPTION_HANDLERS
 from web.mastodon_api.search import SEARCH_RESOLVER_SERVICE
 from web.mastodon_api.statuses import MENTION_RESOLVER_SERVICE
+from web.responses import error_response
 from web.routes import all_routes
 from web.state import AppState
 
@@ -112,6 +114,36 @@ class StripTrailingSlash:
         await self.app(scope, receive, send)
 
 
+class RejectNulCharacters:
+    """U+0000 in a decoded path or query parameter can name nothing (PostgreSQL text cannot
+    hold it): 404 for the path, 422 naming the parameter, before any handler sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            response = None
+            if "\x00" in scope["path"]:
+                response = error_response(404, "Record not found")
+            elif b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get(
+                "query_string", b""
+            ):
+                for key, value in parse_qsl(
+                    scope["query_string"].decode("latin-1"), keep_blank_values=True
+                ):
+                    if "\x00" in key or "\x00" in value:
+                        name = key if "\x00" not in key else "parameter names"
+                        response = error_response(
+                            422, f"Validation failed: {name} must not contain NUL characters"
+                        )
+                        break
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     database: Database,
@@ -154,7 +186,7 @@ def create_app(
 
     app = Starlette(
         routes=all_routes(),
-        middleware=[Middleware(StripTrailingSlash)],
+        middleware=[Middleware(StripTrailingSlash), Middleware(RejectNulCharacters)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

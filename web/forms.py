@@ -14,6 +14,8 @@ from starlette.requests import Request
 
 from fediverse.errors import BadRequest, ValidationError
 
+# PostgreSQL's bigint; a larger number can name nothing stored and cannot be sent as a parameter.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _TRUE = {"1", "true", "t", "on", "yes"}
 _FALSE = {"0", "false", "f", "off", "no", ""}
 
@@ -55,10 +57,17 @@ class Params:
         value = self.data.get(key)
         if value is None or value == "":
             return default
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool | float | list | dict | UploadFile):
+            raise ValidationError(f"{key} must be an integer", field=key)
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ValidationError(f"{key} must be an integer", field=key) from None
+        if not _INT_MIN <= number <= _INT_MAX:
+            raise ValidationError(f"{key} is out of range", field=key)
+        return number
 
     def list(self, key: builtins.str) -> list[Any]:
         value = self.data.get(key)
@@ -129,8 +138,32 @@ def _merge_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _reject_nul(value: Any, key: str) -> None:
+    """PostgreSQL text cannot hold U+0000, so no stored field may contain it (nor a key)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(f"{key} must not contain NUL characters", field=key)
+    elif isinstance(value, dict):
+        for sub_key, sub_value in value.items():
+            _reject_nul(sub_key, key)
+            _reject_nul(sub_value, f"{key}[{sub_key}]")
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item, f"{key}[]")
+
+
+def _checked(data: dict[str, Any]) -> Params:
+    for key, value in data.items():
+        _reject_nul(key, "parameter names")
+        _reject_nul(value, key)
+    return Params(data)
+
+
 async def read_params(request: Request, *, max_body: int = 1_000_000) -> Params:
-    """Query parameters, then the body (JSON, urlencoded or multipart) on top."""
+    """Query parameters, then the body (JSON, urlencoded or multipart) on top.
+
+    Every shape a client can send parses to a Params or raises BadRequest/ValidationError.
+    """
     pairs: list[tuple[str, Any]] = list(request.query_params.multi_items())
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -147,11 +180,11 @@ async def read_params(request: Request, *, max_body: int = 1_000_000) -> Params:
                     raise BadRequest("Request body must be a JSON object")
                 merged = _merge_pairs(pairs)
                 merged.update(data)
-                return Params(merged)
+                return _checked(merged)
         elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             try:
                 form = await request.form(max_files=10, max_fields=1000)
             except Exception as exc:  # malformed multipart bodies raise several kinds
                 raise BadRequest(f"Malformed form body: {exc}") from None
             pairs.extend(form.multi_items())
-    return Params(_merge_pairs(pairs))
+    return _checked(_merge_pairs(pairs))

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
 import orjson
 
+from fediverse.errors import Conflict, NotFound, ValidationError
+
 Connection = asyncpg.Connection
+
+log = logging.getLogger(__name__)
+# asyncpg raises this one itself for a parameter it cannot encode (an int beyond bigint);
+# asyncpg.DataError is PostgreSQL's SQLSTATE class 22.
+_CLIENT_DATA_ERROR = asyncpg.exceptions._base.DataError
+
+
+@contextmanager
+def refused_input_as_domain_errors() -> Iterator[None]:
+    """A backstop: input the database refuses becomes a 4xx, never a 500.
+
+    Input is validated before it reaches SQL; this catches what slipped past (logged, so it
+    gets fixed at its source) and unique violations from races (two requests creating the same
+    row at once), which no check before the INSERT can rule out.
+    """
+    try:
+        yield
+    except asyncpg.UniqueViolationError:
+        log.info("unique violation from a concurrent request", exc_info=True)
+        raise Conflict("The record was changed by another request; try again") from None
+    except (_CLIENT_DATA_ERROR, asyncpg.DataError, asyncpg.CheckViolationError):
+        log.warning("the database refused a value that validation let through", exc_info=True)
+        raise ValidationError("a value is malformed or out of range") from None
+    except asyncpg.ForeignKeyViolationError:
+        log.warning("a reference to a missing record reached the database", exc_info=True)
+        raise NotFound() from None
 
 
 def _encode_json(value: Any) -> str:
@@ -53,11 +82,13 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside one transaction, committed when the block ends without error."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+        with refused_input_as_domain_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield conn
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection in autocommit mode, for reads that need no transaction."""
-        async with self.pool.acquire() as conn:
-            yield conn
+        with refused_input_as_domain_errors():
+            async with self.pool.acquire() as conn:
+                yield conn

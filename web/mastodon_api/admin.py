@@ -21,6 +21,7 @@ from fediverse import federation_rules as rules
 from fediverse import moderation
 from fediverse.errors import Forbidden, NotAuthorized, NotFound, ValidationError
 from fediverse.federation_rules import Actor, DomainBlockExists, FederationRefused
+from fediverse.ids import parse_id
 from fediverse.storage import moderation as moderation_store
 from fediverse.storage.accounts import Account, User
 from fediverse.storage.database import Connection
@@ -60,10 +61,10 @@ async def require_staff(request: Request, scope: str, *, admin_only: bool = Fals
 
 
 def _id(request: Request) -> int:
-    try:
-        return int(request.path_params["id"])
-    except ValueError:
-        raise NotFound() from None
+    value = parse_id(request.path_params["id"])
+    if value is None:
+        raise NotFound()
+    return value
 
 
 def _limit(params: Params, default: int = 100, maximum: int = 200) -> int:
@@ -275,6 +276,9 @@ async def delete_domain_allow(request: Request) -> Response:
 # --- domain blocks ------------------------------------------------------------------------------
 
 
+_MAX_GRACE_HOURS = 24 * 365  # a year; larger values would overflow datetime arithmetic
+
+
 def _grace(params: Params) -> timedelta | None:
     hours = params.str("grace_hours")
     if not hours:
@@ -283,6 +287,10 @@ def _grace(params: Params) -> timedelta | None:
         value = float(hours)
     except ValueError:
         raise ValidationError("grace_hours must be a number", field="grace_hours") from None
+    if not value <= _MAX_GRACE_HOURS:  # also refuses nan and inf
+        raise ValidationError(
+            f"grace_hours must be at most {_MAX_GRACE_HOURS}", field="grace_hours"
+        )
     return timedelta(hours=value) if value > 0 else None
 
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from fediverse import search as search_domain
 from fediverse.errors import BadRequest, NotAuthorized
 from fediverse.federation_rules import FederationRefused
+from fediverse.ids import parse_id
 from fediverse.search import RemoteResolver, SearchQuery, SearchResults
 from fediverse.status_views import load_views
 from fediverse.storage.database import Connection
@@ -32,10 +33,10 @@ SEARCH_RESOLVER_SERVICE = "search_resolver"
 def _id_param(raw: str | None, name: str) -> int | None:
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an id") from None
+    value = parse_id(raw)
+    if value is None:
+        raise BadRequest(f"{name} must be an id")
+    return value
 
 
 async def search_v2(request: Request) -> Response:
