@@ -483,7 +483,10 @@ async def ingest_note(
         return existing, False
     parent = await parent_of(ctx, document, depth)
     draft = await draft_of(ctx, document, author=author, activity_uri=activity_uri, parent=parent)
-    status, created = await store_remote_status(ctx.conn, draft, now=ctx.now)
+    # Looked up above in this transaction; a fetched parent is another uri.
+    status, created = await store_remote_status(
+        ctx.conn, draft, now=ctx.now, known_new=parent is None
+    )
     if created:
         await store_poll(ctx, document, status)
     return status, created

@@ -123,16 +123,18 @@ async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
 
 
 async def store_remote_status(
-    conn: Connection, draft: RemoteStatusDraft, *, now: datetime
+    conn: Connection, draft: RemoteStatusDraft, *, now: datetime, known_new: bool = False
 ) -> tuple[Status, bool]:
-    """Store a peer's new post (idempotent on its uri). Returns (status, created)."""
-    existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
-    if existing is not None:
-        return existing, False
+    """Store a peer's new post (idempotent on its uri). Returns (status, created).
+    `known_new`: the caller has just found no status with this uri in this transaction."""
+    if not known_new:
+        existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
+        if existing is not None:
+            return existing, False
     created_at = _created_at(draft, now)
     status_id = ids.new_id(created_at)
     parent = draft.parent
-    await status_store.insert_status(
+    status = await remote_store.insert_remote_status(
         conn,
         values={
             "id": status_id,
@@ -159,11 +161,9 @@ async def store_remote_status(
     if draft.hashtags:  # a new status has no tags to replace
         await _store_tags(conn, status_id, draft.hashtags)
     await _store_media(conn, draft, status_id)
-    await remote_store.replace_addressing(
+    await remote_store.insert_addressing(
         conn, status_id=status_id, target_uris=list(draft.addressing)
     )
-    status = await status_store.fetch_status(conn, status_id=status_id)
-    assert status is not None
     await _notify_new(conn, status, mentioned, silent)
     # A direct post joins the conversation of each local person it is addressed to.
     await conversations.record_direct_status(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fediverse.storage.database import Connection
+from fediverse.storage.statuses import STATUS_COLUMNS, Status, status_from_row
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,18 @@ class Pair:
 
     account_id: int
     target_id: int
+
+
+async def insert_remote_status(conn: Connection, *, values: dict[str, Any]) -> Status:
+    """Insert a peer's status and return it as stored (one statement, no read-back)."""
+    columns = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO statuses AS s ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"RETURNING {STATUS_COLUMNS}",
+        *values.values(),
+    )
+    return status_from_row(row)
 
 
 async def insert_remote_media(
@@ -79,6 +93,17 @@ async def replace_addressing(conn: Connection, *, status_id: int, target_uris: l
             "INSERT INTO status_addressing (status_id, target_uri) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING",
             [(status_id, uri) for uri in dict.fromkeys(target_uris)],
+        )
+
+
+async def insert_addressing(conn: Connection, *, status_id: int, target_uris: list[str]) -> None:
+    """The addressing of a status that has none yet, in one statement."""
+    if target_uris:
+        await conn.execute(
+            "INSERT INTO status_addressing (status_id, target_uri) "
+            "SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            status_id,
+            list(dict.fromkeys(target_uris)),
         )
 
 
