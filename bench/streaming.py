@@ -68,6 +68,20 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def machine_busy() -> tuple[int, int]:
+    """Busy and total jiffies of all CPUs (from /proc/stat), for the share used meanwhile."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 def raise_file_limit(wanted: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < wanted:
@@ -336,6 +350,7 @@ def run(args: argparse.Namespace, url: str, port: int, pid: int) -> None:
 
         sent_at: dict[int, float] = {}
         post_ms: list[float] = []
+        cpu_before, busy_before = cpu_seconds(pid), machine_busy()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             headers = {"Authorization": f"Bearer {poster}"}
             for k in range(args.posts):
@@ -347,6 +362,7 @@ def run(args: argparse.Namespace, url: str, port: int, pid: int) -> None:
                 post_ms.append((time.perf_counter() - before) * 1000)
                 all_answer("wait", k, timeout=60)
                 time.sleep(args.pause)
+        cpu_after, busy_after = cpu_seconds(pid), machine_busy()
         rss_loaded = rss_mb(pid)
         arrivals = [a for answer in all_answer("report") for a in answer]
     finally:
@@ -381,6 +397,15 @@ def run(args: argparse.Namespace, url: str, port: int, pid: int) -> None:
         firsts = [min((at - sent_at[k]) * 1000 for kk, at in arrivals if kk == k) for k in sent_at]
         print(f"  first delivery       p50 {statistics.median(firsts):.0f} ms")
         print(f"  the POST alone       p50 {statistics.median(post_ms):.0f} ms")
+        user_ms = (cpu_after[0] - cpu_before[0]) * 1000 / args.posts
+        system_ms = (cpu_after[1] - cpu_before[1]) * 1000 / args.posts
+        print(
+            f"  server CPU per post  {user_ms + system_ms:.0f} ms (user {user_ms:.0f}, system "
+            f"{system_ms:.0f}; {(user_ms + system_ms) * 1000 / n:.0f} us per delivery), the POST "
+            f"and its pause included"
+        )
+        busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+        print(f"  machine CPUs busy    {busy * 100:.0f}% while posting (all processes)")
         print("ratios")
         print(f"  memory after posts / idle   {loaded_mb / max(idle_mb, 0.1):.2f}")
         print(f"  p99 / p50                   {p99 / p50:.2f}")
