@@ -312,6 +312,28 @@ def start_server(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]
     raise SystemExit("the server did not answer /health within 60 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(database: str) -> float:
+    """CPU time of the local PostgreSQL backends serving `database` (0 when none are visible,
+    e.g. a remote server). The server's pool keeps its connections, so deltas are per case."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if title.startswith("postgres: ") and f" {database} " in title:
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -325,11 +347,23 @@ class Result:
     p50: float
     p99: float
     empty: int
+    # CPU per request (ms): the server process and its PostgreSQL backends. Unlike latency,
+    # these barely move when other work shares the machine.
+    server_cpu: float = float("nan")
+    db_cpu: float = float("nan")
+    load: float = float("nan")
 
 
-def measure(client: httpx.Client, name: str, requests: list[tuple[str, dict[str, str]]]) -> Result:
+def measure(
+    client: httpx.Client,
+    name: str,
+    requests: list[tuple[str, dict[str, str]]],
+    server_pid: int | None = None,
+) -> Result:
     timings = []
     empty = 0
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    db_before = backend_cpu_seconds(DATABASE)
     for path, headers in requests:
         started = time.perf_counter()
         response = client.get(path, headers=headers)
@@ -340,7 +374,16 @@ def measure(client: httpx.Client, name: str, requests: list[tuple[str, dict[str,
             empty += 1
     timings.sort()
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    return Result(name=name, p50=statistics.median(timings), p99=p99, empty=empty)
+    per_request = 1000 / max(1, len(requests))
+    return Result(
+        name=name,
+        p50=statistics.median(timings),
+        p99=p99,
+        empty=empty,
+        server_cpu=(cpu_seconds(server_pid) - cpu_before) * per_request if server_pid else 0.0,
+        db_cpu=(backend_cpu_seconds(DATABASE) - db_before) * per_request,
+        load=os.getloadavg()[0],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -397,16 +440,21 @@ def run(args: argparse.Namespace) -> int:
             log("warming up")
             measure(client, "warm-up", home(sampled)[:300])
             measure(client, "warm-up", [("/api/v1/instance", {})] * 20)
+            load_before = os.getloadavg()[0]
+            pid = process.pid
             results = [
-                measure(client, "instance (baseline)", [("/api/v1/instance", {})] * n),
+                measure(client, "instance (baseline)", [("/api/v1/instance", {})] * n, pid),
                 # Not a target: the cheapest route, to show the HTTP floor beside the baseline.
-                measure(client, "health (HTTP floor)", [("/health", {})] * n),
-                measure(client, "home: typical (200 follows)", home(world.typical_users)),
-                measure(client, "home: busy (200 active)", home(world.busy_users)),
-                measure(client, "home: quiet (20 dormant)", home(world.quiet_users)),
-                measure(client, "home: deep max_id (busy)", home(world.busy_users, deep=True)),
+                measure(client, "health (HTTP floor)", [("/health", {})] * n, pid),
+                measure(client, "home: typical (200 follows)", home(world.typical_users), pid),
+                measure(client, "home: busy (200 active)", home(world.busy_users), pid),
+                measure(client, "home: quiet (20 dormant)", home(world.quiet_users), pid),
+                measure(client, "home: deep max_id (busy)", home(world.busy_users, deep=True), pid),
                 measure(
-                    client, "home: deep max_id (typical)", home(world.typical_users, deep=True)
+                    client,
+                    "home: deep max_id (typical)",
+                    home(world.typical_users, deep=True),
+                    pid,
                 ),
             ]
         rss = rss_mb(process.pid)
@@ -416,14 +464,22 @@ def run(args: argparse.Namespace) -> int:
             f"scale {args.scale}: {len(world.account_ids):,} accounts, "
             f"{len(world.status_ids):,} statuses, {n} requests per case, sequential keep-alive"
         )
+        # Latency depends on what else runs on the machine; the load average (1 min, taken
+        # after each case) and the CPU each request cost say how comparable a run is.
         print(
             f"{'case':32} {'p50 ms':>8} {'p99 ms':>8} {'p50/base':>9} {'p99/base':>9} {'empty':>6}"
+            f" {'srv cpu':>8} {'db cpu':>7} {'load':>5}"
         )
         for r in results:
             print(
                 f"{r.name:32} {r.p50:8.2f} {r.p99:8.2f} {r.p50 / baseline.p50:9.2f} "
-                f"{r.p99 / baseline.p99:9.2f} {r.empty:6d}"
+                f"{r.p99 / baseline.p99:9.2f} {r.empty:6d} {r.server_cpu:8.2f} {r.db_cpu:7.2f}"
+                f" {r.load:5.2f}"
             )
+        print(
+            f"cpu columns: ms per request; load average before the cases {load_before:.2f} "
+            f"on {os.cpu_count()} CPUs"
+        )
         print(f"server RSS at the end: {rss:.1f} MB (pid {process.pid})")
         homes = [r for r in results if r.name.startswith("home")]
         worst = max(r.p99 for r in homes)
