@@ -214,6 +214,44 @@ async def test_the_mode_is_reported_in_instance_v2_and_v1_stays_public(
     assert bad.status_code == 422
 
 
+async def test_instance_v2_shows_the_rules_public_parts_to_whom_the_block_list_is_shown(
+    client: httpx.AsyncClient, admin: StaffMember, database: Database
+) -> None:
+    await client.put("/api/v1/admin/federation", data={"mode": "allowlist"}, headers=auth(admin))
+    await client.post(
+        "/api/v1/admin/domain_allows", data={"domain": "peer.example"}, headers=auth(admin)
+    )
+    await client.post(
+        "/api/v1/admin/domain_blocks",
+        data={
+            "domain": "spam.example",
+            "severity": "suspend",
+            "public_comment": "spam",
+            "private_comment": "secret",
+        },
+        headers=auth(admin),
+    )
+
+    anonymous = (await client.get("/api/v2/instance")).json()["configuration"]["federation"]
+    assert anonymous == {"mode": "allowlist"}  # the lists are for signed-in users by default
+
+    signed_in = (await client.get("/api/v2/instance", headers=auth(admin))).json()
+    federation = signed_in["configuration"]["federation"]
+    assert federation["domain_allows"] == [{"domain": "peer.example"}]
+    assert [(b["domain"], b["severity"], b["comment"]) for b in federation["domain_blocks"]] == [
+        ("spam.example", "suspend", "spam")
+    ]
+    assert "secret" not in str(signed_in)
+
+    async with database.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO server_settings (key, value) "
+            "VALUES ('domain_blocks_visibility', '\"all\"')"
+        )
+    opened = (await client.get("/api/v2/instance")).json()["configuration"]["federation"]
+    assert opened["domain_allows"] == [{"domain": "peer.example"}]
+
+
 # --- federation requests -------------------------------------------------------------------
 
 

@@ -606,27 +606,42 @@ async def _may_see_public_lists(request: Request) -> None:
         raise NotAuthorized("This method requires an authenticated user")
 
 
-async def public_domain_blocks(request: Request) -> Response:
-    """GET /api/v1/instance/domain_blocks (signed-in users by default; a setting opens it)."""
-    await _may_see_public_lists(request)
-    now = _now()
-    async with database_of(request).connection() as conn:
-        found = await rules.list_rules(conn, kind="block")
-    shown = [
+async def render_public_blocks(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """The public parts of the blocks in force (Mastodon's instance DomainBlock entity)."""
+    found = await rules.list_rules(conn, kind="block")
+    return [
         render_public_domain_block(rule)
         for rule in found
         if rule.effective_at <= now
         and (rule.severity != "noop" or rule.reject_media or rule.reject_reports)
     ]
-    return JSONResponse(shown)
+
+
+async def render_public_allows(conn: Connection) -> list[dict[str, Any]]:
+    return [{"domain": rule.domain} for rule in await rules.list_rules(conn, kind="allow")]
+
+
+async def may_see_public_lists(request: Request) -> bool:
+    """Whether this caller may see the public parts of the domain rules."""
+    async with database_of(request).connection() as conn:
+        visibility = await rules.blocks_visibility(conn)
+    if visibility == "disabled":
+        return False
+    return visibility == "all" or await optional_viewer(request) is not None
+
+
+async def public_domain_blocks(request: Request) -> Response:
+    """GET /api/v1/instance/domain_blocks (signed-in users by default; a setting opens it)."""
+    await _may_see_public_lists(request)
+    async with database_of(request).connection() as conn:
+        return JSONResponse(await render_public_blocks(conn, _now()))
 
 
 async def public_domain_allows(request: Request) -> Response:
     """GET /api/v1/instance/domain_allows (as GoToSocial), under the same visibility."""
     await _may_see_public_lists(request)
     async with database_of(request).connection() as conn:
-        found = await rules.list_rules(conn, kind="allow")
-    return JSONResponse([{"domain": rule.domain} for rule in found])
+        return JSONResponse(await render_public_allows(conn))
 
 
 routes: list[BaseRoute] = [

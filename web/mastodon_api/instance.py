@@ -19,6 +19,7 @@ from fediverse.instance import InstanceProfile, InstanceUsage, PolicyText
 from fediverse.storage.accounts import Account
 from fediverse.storage.instance import InstanceRule
 from fediverse.urls import LocalUrls
+from web.mastodon_api.admin import may_see_public_lists, render_public_allows, render_public_blocks
 from web.mastodon_api.entities import iso, render_account
 from web.mastodon_api.push import vapid_public_key_of
 from web.responses import JSONResponse
@@ -174,10 +175,18 @@ async def instance_v1(request: Request) -> Response:
 
 async def instance_v2(request: Request) -> Response:
     body = render_instance_v2(*await _instance_parts(request), urls_of(request))
+    show_rules = await may_see_public_lists(request)
     # Allowlist mode is Mastodon's "limited federation mode" (fediverse/federation_rules.py).
     async with database_of(request).connection() as conn:
         mode = await federation_rules.read_mode(conn)
+        federation: dict[str, Any] = {"mode": mode.value}
+        if show_rules:
+            # The public parts of the rules, under the same visibility as
+            # /api/v1/instance/domain_blocks (an extension; apps ignore unknown keys).
+            federation["domain_allows"] = await render_public_allows(conn)
+            federation["domain_blocks"] = await render_public_blocks(conn, datetime.now(UTC))
     body["configuration"]["limited_federation"] = mode == federation_rules.Mode.ALLOWLIST
+    body["configuration"]["federation"] = federation
     return JSONResponse(body)
 
 
