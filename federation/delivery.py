@@ -27,6 +27,7 @@ from fediverse.storage import deliveries as delivery_store
 from fediverse.storage import federation_rules as rules_store
 from fediverse.storage.database import Connection, Database
 from fediverse.storage.deliveries import Delivery
+from fediverse.storage.wakeups import run_woken
 
 log = logging.getLogger(__name__)
 
@@ -298,28 +299,6 @@ class DeliveryWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, idle_poll: float = 5.0) -> None:
         """Deliver as rows come due; LISTEN wakes the loop when something is enqueued."""
-        wake = asyncio.Event()
-
-        def on_notify(*_: Any) -> None:
-            wake.set()
-
-        async with self.database.connection() as listener:
-            await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-            try:
-                while not stop.is_set():
-                    try:
-                        while await self.run_once():
-                            if stop.is_set():
-                                return
-                    except Exception:
-                        log.exception("delivery loop failed; retrying shortly")
-                    wake.clear()
-                    waiter = asyncio.ensure_future(wake.wait())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait(
-                        {waiter, stopper}, timeout=idle_poll, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    waiter.cancel()
-                    stopper.cancel()
-            finally:
-                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await run_woken(
+            self.database, NOTIFY_CHANNEL, self.run_once, stop, idle_poll=idle_poll, name="delivery"
+        )

@@ -35,6 +35,7 @@ from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection, Database
 from fediverse.storage.push import PushDelivery, PushSubscription, VapidKeys
 from fediverse.storage.statuses import Status
+from fediverse.storage.wakeups import run_woken
 from fediverse.urls import LocalUrls
 
 log = logging.getLogger(__name__)
@@ -343,31 +344,9 @@ class PushWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, idle_poll: float = 5.0) -> None:
         """Send as pushes come due; LISTEN wakes the loop when one is queued."""
-        wake = asyncio.Event()
-
-        def on_notify(*_: Any) -> None:
-            wake.set()
-
-        async with self.database.connection() as listener:
-            await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-            try:
-                while not stop.is_set():
-                    try:
-                        while await self.run_once():
-                            if stop.is_set():
-                                return
-                    except Exception:
-                        log.exception("push loop failed; retrying shortly")
-                    wake.clear()
-                    waiter = asyncio.ensure_future(wake.wait())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait(
-                        {waiter, stopper}, timeout=idle_poll, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    waiter.cancel()
-                    stopper.cancel()
-            finally:
-                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await run_woken(
+            self.database, NOTIFY_CHANNEL, self.run_once, stop, idle_poll=idle_poll, name="push"
+        )
 
 
 def vapid_subject(contact_email: str, base_url: str) -> str:
