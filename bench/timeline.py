@@ -318,20 +318,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def backend_cpu_seconds(database: str) -> float:
-    """CPU time of the local PostgreSQL backends serving `database` (0 when none are visible,
-    e.g. a remote server). The server's pool keeps its connections, so deltas are per case."""
-    total = 0.0
+def backend_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU time of each local PostgreSQL backend serving `database`, by pid (empty when none
+    are visible, e.g. a remote server)."""
+    found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             if title.startswith("postgres: ") and f" {database} " in title:
-                total += cpu_seconds(int(entry.name))
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return found
+
+
+def backend_cpu_since(before: dict[int, float], database: str) -> float:
+    # Per pid: a backend that exits (the pool retires idle connections) takes its total with
+    # it, which would otherwise read as negative time.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in backend_cpu_seconds(database).items())
 
 
 def rss_mb(pid: int) -> float:
@@ -381,7 +387,7 @@ def measure(
         p99=p99,
         empty=empty,
         server_cpu=(cpu_seconds(server_pid) - cpu_before) * per_request if server_pid else 0.0,
-        db_cpu=(backend_cpu_seconds(DATABASE) - db_before) * per_request,
+        db_cpu=backend_cpu_since(db_before, DATABASE) * per_request,
         load=os.getloadavg()[0],
     )
 
