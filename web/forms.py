@@ -107,6 +107,9 @@ def _insert(target: dict[str, Any], key: str, value: Any) -> None:
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         next_is_list = not last and parts[index + 1] == ""
+        if part == "" and not isinstance(node, list):
+            # `a[b]=1&a[][c]=2`: one name used as a hash and an array; Rails answers 400 too.
+            raise BadRequest(f"Invalid parameters: {head} mixes an array and a hash")
         if last:
             if part == "":
                 node.append(value)
@@ -115,7 +118,7 @@ def _insert(target: dict[str, Any], key: str, value: Any) -> None:
             return
         if part == "":
             # `a[][b]=v`: arrays of hashes; start a new element when the key repeats.
-            if not node or parts[index + 1] in node[-1]:
+            if not node or not isinstance(node[-1], dict) or parts[index + 1] in node[-1]:
                 node.append({})
             node = node[-1]
             continue
