@@ -444,8 +444,26 @@ async def draft_of(
         mentioned_ids=tuple(await _mentioned_ids(ctx, document)),
         addressed_ids=tuple(await _addressed_local_ids(ctx, document)),
         hashtags=hashtags_of(document),
-        media=media_of(document),
+        media=await _media_allowed(ctx, author, media_of(document)),
         addressing=tuple(to + cc),
+    )
+
+
+async def _media_allowed(
+    ctx: IngestContext, author: Account, media: tuple[RemoteMedia, ...]
+) -> tuple[RemoteMedia, ...]:
+    """A server with `reject_media` keeps its posts but not its media: as Mastodon does, the
+    attachments stay as plain links (`unknown`, no preview or blurhash) that apps do not load
+    inline."""
+    if not media or author.domain is None:
+        return media
+    if ctx.policy is None:
+        ctx.policy = await federation_rules.load_snapshot(ctx.conn, now=ctx.now)
+    if not ctx.policy.decide(author.domain.lower()).reject_media:
+        return media
+    return tuple(
+        RemoteMedia(type="unknown", remote_url=m.remote_url, description=m.description)
+        for m in media
     )
 
 

@@ -485,3 +485,47 @@ async def test_unknown_activity_types_are_accepted_and_ignored(
         database, peers, settings, wrap("Dislike", BOB, "https://x.example/1")
     )
     assert outcome == "ignored: activity type 'Dislike' is not handled"
+
+
+# --- domain rules ---------------------------------------------------------------------------------
+
+
+async def test_a_reject_media_domain_keeps_its_posts_but_not_their_media(
+    client: httpx.AsyncClient, database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    from datetime import UTC, datetime
+
+    from fediverse import federation_rules
+
+    alice = await make_staff(database, settings, "alice")
+    await follow_remote(database, peers, settings, alice, BOB)
+    await follow_remote(database, peers, settings, alice, DAN)
+    async with database.transaction() as conn:
+        await federation_rules.block_domain(
+            conn,
+            domain="remote.example",
+            who=federation_rules.Actor(label="test"),
+            now=datetime.now(UTC),
+            severity="noop",
+            reject_media=True,
+        )
+    image = {
+        "type": "Document",
+        "mediaType": "image/png",
+        "url": "https://remote.example/media/cat.png",
+        "name": "a cat",
+        "blurhash": "UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5NH",
+    }
+    await deliver(database, peers, settings, wrap("Create", BOB, note(BOB, 1, attachment=[image])))
+    other = {**image, "url": "https://other.example/media/dog.png", "name": "a dog"}
+    await deliver(database, peers, settings, wrap("Create", DAN, note(DAN, 1, attachment=[other])))
+
+    home = (await client.get("/api/v1/timelines/home", headers=alice.headers)).json()
+    media = {s["account"]["acct"]: s["media_attachments"] for s in home}
+    rejected = media["bob@remote.example"]
+    assert [(m["type"], m["url"], m["blurhash"]) for m in rejected] == [
+        ("unknown", "https://remote.example/media/cat.png", None)
+    ]
+    assert [(m["type"], m["description"]) for m in media["dan@other.example"]] == [
+        ("image", "a dog")
+    ]
