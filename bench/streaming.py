@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -122,7 +123,7 @@ class Socket(asyncio.Protocol):
             if self.deflate
             else ""
         )
-        transport.write(
+        transport.write(  # type: ignore[attr-defined]
             (
                 f"GET /api/v1/streaming HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -205,7 +206,7 @@ async def _client_main(
                 batch = []
                 for token in tokens[start : start + 100]:
                     _, protocol = await loop.create_connection(
-                        lambda t=token: Socket(host, t, deflate, arrivals, counts),
+                        functools.partial(Socket, host, token, deflate, arrivals, counts),
                         "127.0.0.1",
                         port,
                     )

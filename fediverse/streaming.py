@@ -181,23 +181,26 @@ async def route_status(
     }
     media = await media_store.list_media_for_statuses(conn, status_ids=[status.id])
 
-    def viewers_with(names: frozenset[Stream] | set[Stream]) -> list[int]:
-        return [v for v, streams in wanted.items() if any(s.name in names for s in streams)]
+    # One pass sorts the viewers by the judgements they need (thousands of them per event).
+    home_ids: list[int] = []
+    public_ids: list[int] = []
+    tag_ids: list[int] = []
+    list_pairs: list[tuple[int, int]] = []
+    for viewer, streams in wanted.items():
+        names = {s.name for s in streams}
+        if Stream.USER in names:
+            home_ids.append(viewer)
+        if not names.isdisjoint(PUBLIC_STREAMS):
+            public_ids.append(viewer)
+        if not names.isdisjoint(HASHTAG_STREAMS):
+            tag_ids.append(viewer)
+        list_pairs.extend((viewer, s.list_id) for s in streams if s.list_id is not None)
 
-    home = await _judge(
-        stream_store.list_home_viewers, conn, status.id, viewers_with({Stream.USER})
-    )
-    public = await _judge(
-        stream_store.list_public_viewers, conn, status.id, viewers_with(PUBLIC_STREAMS)
-    )
+    home = await _judge(stream_store.list_home_viewers, conn, status.id, home_ids)
+    public = await _judge(stream_store.list_public_viewers, conn, status.id, public_ids)
     tagged: set[int] = set()
     if tags:
-        tagged = await _judge(
-            stream_store.list_tag_viewers, conn, status.id, viewers_with(HASHTAG_STREAMS)
-        )
-    list_pairs = [
-        (v, s.list_id) for v, streams in wanted.items() for s in streams if s.list_id is not None
-    ]
+        tagged = await _judge(stream_store.list_tag_viewers, conn, status.id, tag_ids)
     in_lists: set[tuple[int, int]] = set()
     if list_pairs:
         in_lists = await stream_store.list_list_viewers(

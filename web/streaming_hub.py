@@ -368,11 +368,12 @@ class StreamingHub:
         payloads = await load_status_payloads(conn, routing, self.urls)
         if payloads is None:
             return
-        shared: dict[tuple[tuple[str, ...], str], Message] = {}
+        # One Message (and so one encoded frame text) per distinct (stream, payload).
+        shared: dict[tuple[StreamKey, str], Message] = {}
         for viewer, streams in routing.recipients.items():
             for stream in streams:
                 payload = payloads.payload(viewer, stream)
-                key = (tuple(stream.label()), payload)
+                key = (stream, payload)
                 message = shared.get(key)
                 if message is None:
                     message = shared[key] = Message(stream.label(), event, payload)
