@@ -162,6 +162,23 @@ async def list_viewer_states(
     return states
 
 
+async def list_poll_choices(
+    conn: Connection, *, viewer_ids: list[int], poll_ids: list[int]
+) -> dict[int, dict[int, list[int]]]:
+    """viewer → poll id → the choices that viewer voted for (absent when they did not vote)."""
+    rows = await conn.fetch(
+        "SELECT account_id, poll_id, array_agg(choice ORDER BY choice) AS choices "
+        "FROM poll_votes WHERE account_id = ANY($1::bigint[]) AND poll_id = ANY($2::bigint[]) "
+        "GROUP BY account_id, poll_id",
+        viewer_ids,
+        poll_ids,
+    )
+    found: dict[int, dict[int, list[int]]] = {}
+    for row in rows:
+        found.setdefault(int(row["account_id"]), {})[int(row["poll_id"])] = list(row["choices"])
+    return found
+
+
 async def list_notified_accounts(
     conn: Connection, *, account_ids: list[int], above_id: int
 ) -> set[int]:

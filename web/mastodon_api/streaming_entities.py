@@ -24,21 +24,30 @@ def _dumps(entity: Any) -> str:
     return orjson.dumps(entity).decode()
 
 
-def _with_viewer(view: StatusView, viewer_id: int, state: ViewerStatusState) -> StatusView:
+def _own_votes(view: StatusView, votes: dict[int, list[int]]) -> list[int] | None:
+    return None if view.poll is None else votes.get(view.poll.id, [])
+
+
+def _with_viewer(
+    view: StatusView, viewer_id: int, state: ViewerStatusState, votes: dict[int, list[int]]
+) -> StatusView:
     status = view.status
     return dataclasses.replace(
         view,
         viewer_id=viewer_id,
+        own_votes=_own_votes(view, votes),
         favourited=status.id in state.favourited,
         reblogged=status.id in state.reblogged,
         bookmarked=status.id in state.bookmarked,
         pinned=status.id in state.pinned,
         muted=(status.thread_root_id or status.id) in state.muted_threads,
-        reblog=None if view.reblog is None else _with_viewer(view.reblog, viewer_id, state),
+        reblog=None if view.reblog is None else _with_viewer(view.reblog, viewer_id, state, votes),
     )
 
 
-def _flags(view: StatusView, viewer_id: int, state: ViewerStatusState) -> tuple[Any, ...]:
+def _flags(
+    view: StatusView, viewer_id: int, state: ViewerStatusState, votes: dict[int, list[int]]
+) -> tuple[Any, ...]:
     """What of the entity depends on the viewer: the flags `_with_viewer` sets, and whether the
     viewer wrote it. Read from the state directly: building a view per recipient costs more
     than the rendering it saves at thousands of recipients."""
@@ -50,8 +59,9 @@ def _flags(view: StatusView, viewer_id: int, state: ViewerStatusState) -> tuple[
         status.id in state.bookmarked,
         status.id in state.pinned,
         (status.thread_root_id or status.id) in state.muted_threads,
+        None if view.poll is None else tuple(votes.get(view.poll.id, ())),
     )
-    return own if view.reblog is None else own + _flags(view.reblog, viewer_id, state)
+    return own if view.reblog is None else own + _flags(view.reblog, viewer_id, state, votes)
 
 
 class StatusPayloads:
@@ -63,15 +73,18 @@ class StatusPayloads:
         base: StatusView,
         states: dict[int, ViewerStatusState],
         urls: LocalUrls,
+        votes: dict[int, dict[int, list[int]]] | None = None,
     ) -> None:
         self._routing = routing
         self._base = base
         self._states = states
+        self._votes = votes or {}
         self._urls = urls
         self._cache: dict[tuple[Any, ...], str] = {}
 
     def payload(self, viewer_id: int, stream: StreamKey) -> str:
         state = self._states[viewer_id]
+        votes = self._votes.get(viewer_id, {})
         filtered: list[dict[str, Any]] = []
         active = self._routing.filters.get(viewer_id)
         if active:
@@ -83,10 +96,10 @@ class StatusPayloads:
                 status_id=status.id,
                 reblog_of_id=status.reblog_of_id,
             )
-        key = (_flags(self._base, viewer_id, state), _dumps(filtered) if filtered else "")
+        key = (_flags(self._base, viewer_id, state, votes), _dumps(filtered) if filtered else "")
         cached = self._cache.get(key)
         if cached is None:
-            entity = render_status(_with_viewer(self._base, viewer_id, state), self._urls)
+            entity = render_status(_with_viewer(self._base, viewer_id, state, votes), self._urls)
             entity["filtered"] = filtered
             cached = self._cache[key] = _dumps(entity)
         return cached
@@ -112,7 +125,14 @@ async def load_status_payloads(
         status_ids=[s.id for s in statuses],
         thread_root_ids=[s.thread_root_id or s.id for s in statuses],
     )
-    return StatusPayloads(routing, base, states, urls)
+    # The loaded view carries the first viewer's own poll votes; each recipient gets their own.
+    poll_ids = [v.poll.id for v in (base, base.reblog) if v is not None and v.poll is not None]
+    votes = (
+        await stream_store.list_poll_choices(conn, viewer_ids=viewers, poll_ids=poll_ids)
+        if poll_ids
+        else {}
+    )
+    return StatusPayloads(routing, base, states, urls, votes)
 
 
 async def render_notification_payloads(
