@@ -17,6 +17,11 @@ CLOCK_MONOTONIC, shared by all processes. Clients offer no permessage-deflate un
 
     python bench/streaming.py                  # 5,000 connections
     python bench/streaming.py --connections 1000 --posts 10
+
+Measured on a 2-CPU VM (50 readers, 20 posts), 5,000 sockets: idle 34.9 KB per socket, 38.5 KB
+after the posts; p50 69 ms / p99 140 ms with the machine quiet (load 1.5), p99 ~250 ms with
+other work on it (load 4-7); server CPU ~100 ms per post (20 us per delivery, about 40% of it
+the kernel's loopback write). With --deflate: 84 KB per socket, 46 us per delivery, p99 282 ms.
 """
 
 from __future__ import annotations
