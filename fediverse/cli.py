@@ -98,7 +98,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             http="httptools",
             log_level=args.log_level,
             proxy_headers=True,
-            forwarded_allow_ips="*",
+            forwarded_allow_ips=settings.trusted_proxies,
+            # Per-message compression doubles streaming's CPU and memory per connection.
+            ws_per_message_deflate=False,
             timeout_graceful_shutdown=10,
         )
     finally:

@@ -30,6 +30,8 @@ class Settings:
     authorized_fetch: bool = True
     ca_bundle: str | None = None
     run_workers: bool = True
+    # Proxies whose X-Forwarded-For/-Proto are believed (sign-in rate limits key on the address).
+    trusted_proxies: str = "127.0.0.1"
     max_upload_bytes: int = 16 * 1024 * 1024
     max_image_pixels: int = 33_177_600  # 7680x4320, Mastodon's limit
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +63,7 @@ _ENV_KEYS: dict[str, str] = {
     "FEDIVERSE_AUTHORIZED_FETCH": "authorized_fetch",
     "FEDIVERSE_CA_BUNDLE": "ca_bundle",
     "FEDIVERSE_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "FEDIVERSE_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
