@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fediverse import accounts as account_domain
-from fediverse import federation_cli, invites
+from fediverse import announcements, federation_cli, invites
 from fediverse.config import Settings, load_settings
 from fediverse.errors import DomainError
 from fediverse.runtime import DatabaseHandle, generate_password, open_database
@@ -220,6 +220,26 @@ def _federation(args: argparse.Namespace, settings: Settings) -> int:
         handle.close()
 
 
+def _announce(args: argparse.Namespace, settings: Settings) -> int:
+    """`fediverse announce TEXT`: an announcement every staff app shows (with reactions)."""
+    handle = open_database(settings)
+
+    async def work(database: Database) -> int:
+        try:
+            async with database.transaction() as conn:
+                made = await announcements.create_announcement(conn, text=args.text)
+        except DomainError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"Published announcement {made.id}")
+        return 0
+
+    try:
+        return asyncio.run(_with_database(handle.url, work))
+    finally:
+        handle.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fediverse", description="A federated microblogging server for organizations."
@@ -265,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.set_defaults(handler=_accounts)
     federation_cli.add_parser(commands)
     commands.choices["federation"].set_defaults(handler=_federation)
+    announce = commands.add_parser("announce", help="publish an announcement to all staff")
+    announce.add_argument("text", help="the announcement (plain text)")
+    announce.set_defaults(handler=_announce)
     return parser
 
 

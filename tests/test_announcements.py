@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -103,3 +104,23 @@ async def test_only_unicode_emoji_are_accepted_as_reactions(
 
 async def test_announcements_need_a_signed_in_user(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/announcements")).status_code == 401
+
+
+async def test_an_admin_announces_from_the_command_line_and_apps_show_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    database_url: str,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    from tests.test_federation_policy import fediverse
+
+    alice = await make_staff(database, settings, "alice")
+    code, out, err = await fediverse(database_url, tmp_path, "announce", "Office closed Friday")
+    assert code == 0, err
+    assert out.startswith("Published announcement ")
+    shown = await client.get("/api/v1/announcements", headers=alice.headers)
+    assert ["Office closed Friday" in a["content"] for a in shown.json()] == [True]
+
+    code, _, err = await fediverse(database_url, tmp_path, "announce", "   ")
+    assert code == 1 and "blank" in err
