@@ -42,6 +42,9 @@ def _with_viewer(
         pinned=status.id in state.pinned,
         muted=(status.thread_root_id or status.id) in state.muted_threads,
         reblog=None if view.reblog is None else _with_viewer(view.reblog, viewer_id, state, votes),
+        # The view was loaded as one recipient: its author-only extras (the `audience` summary)
+        # must not reach anyone else.
+        extras=view.extras if status.account_id == viewer_id else {},
     )
 
 
