@@ -198,12 +198,14 @@ UPGRADE = [
     )
     """,
     "CREATE INDEX statuses_account_id ON statuses (account_id, id DESC)",
-    "CREATE INDEX statuses_in_reply_to ON statuses (in_reply_to_id) WHERE in_reply_to_id IS NOT NULL",
+    "CREATE INDEX statuses_in_reply_to ON statuses (in_reply_to_id) "
+    "WHERE in_reply_to_id IS NOT NULL",
     "CREATE INDEX statuses_reblog_of ON statuses (reblog_of_id) WHERE reblog_of_id IS NOT NULL",
     "CREATE INDEX statuses_public_local ON statuses (id DESC) "
     "WHERE visibility = 'public' AND reblog_of_id IS NULL",
     "CREATE INDEX statuses_search ON statuses USING gin (search_vector)",
-    "CREATE INDEX statuses_thread_root ON statuses (thread_root_id) WHERE thread_root_id IS NOT NULL",
+    "CREATE INDEX statuses_thread_root ON statuses (thread_root_id) "
+    "WHERE thread_root_id IS NOT NULL",
     "CREATE UNIQUE INDEX statuses_one_reblog ON statuses (account_id, reblog_of_id) "
     "WHERE reblog_of_id IS NOT NULL",
     """
@@ -471,7 +473,8 @@ UPGRADE = [
         account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
         title text NOT NULL,
         context text[] NOT NULL,
-        filter_action text NOT NULL DEFAULT 'warn' CHECK (filter_action IN ('warn', 'hide', 'blur')),
+        filter_action text NOT NULL DEFAULT 'warn'
+            CHECK (filter_action IN ('warn', 'hide', 'blur')),
         expires_at timestamptz,
         created_at timestamptz NOT NULL DEFAULT now()
     )
