@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fediverse import ids, notification_groups, push
+from fediverse.storage import accounts as account_store
+from fediverse.storage import interactions
 from fediverse.storage import notifications as notification_store
 from fediverse.storage.database import Connection
+from fediverse.storage.statuses import Status
 
 # Mastodon 4.3 groups favourites, reblogs and follows; others stay one per group.
 _GROUPED_TYPES = {"favourite", "reblog", "follow"}
@@ -86,3 +89,46 @@ async def withdraw(
         type=type,
         status_id=status_id,
     )
+
+
+async def notify_new_status(conn: Connection, status: Status, mention_ids: list[int]) -> None:
+    """Notifications for a new post, local or a peer's: a mention for each local account in
+    `mention_ids` (unless it muted the thread), then a `status` notification for local
+    followers who asked for them, when the post is not direct and not a reply to someone else.
+    """
+    local = (
+        {
+            account.id
+            for account in await account_store.list_accounts_by_ids(conn, account_ids=mention_ids)
+            if account.is_local
+        }
+        if mention_ids
+        else set()  # most posts mention nobody: no query (bench/inbox.py)
+    )
+    root = status.thread_root_id or status.id
+    for account_id in mention_ids:
+        if account_id in local and not await interactions.is_thread_muted(
+            conn, account_id=account_id, thread_root_id=root
+        ):
+            await notify(
+                conn,
+                recipient_id=account_id,
+                from_account_id=status.account_id,
+                type="mention",
+                status_id=status.id,
+            )
+    if status.visibility == "direct" or (
+        status.in_reply_to_id is not None and status.in_reply_to_account_id != status.account_id
+    ):
+        return
+    for follower_id in await interactions.list_follower_ids_to_notify(
+        conn, account_id=status.account_id
+    ):
+        if follower_id not in local:
+            await notify(
+                conn,
+                recipient_id=follower_id,
+                from_account_id=status.account_id,
+                type="status",
+                status_id=status.id,
+            )

@@ -14,7 +14,7 @@ from datetime import datetime
 from fediverse import conversations, events, ids
 from fediverse.audience import Visibility
 from fediverse.content import html_to_text, sanitize_html
-from fediverse.notifications import notify, withdraw
+from fediverse.notifications import notify, notify_new_status, withdraw
 from fediverse.statuses import record_status_deleted
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
@@ -164,7 +164,10 @@ async def store_remote_status(
     await remote_store.insert_addressing(
         conn, status_id=status_id, target_uris=list(draft.addressing)
     )
-    await _notify_new(conn, status, mentioned, silent)
+    # A direct message notifies everyone it is addressed to; other posts, the mentioned.
+    await notify_new_status(
+        conn, status, [*mentioned, *silent] if status.visibility == Visibility.DIRECT else mentioned
+    )
     # A direct post joins the conversation of each local person it is addressed to.
     await conversations.record_direct_status(
         conn, status=status, participant_ids=[*mentioned, *silent]
@@ -177,41 +180,6 @@ async def store_remote_status(
         account_id=status.account_id,
     )
     return status, True
-
-
-async def _notify_new(
-    conn: Connection, status: Status, mentioned: list[int], silent: list[int]
-) -> None:
-    recipients = list(mentioned)
-    if status.visibility == Visibility.DIRECT:
-        recipients += silent  # a direct message is for everyone it is addressed to
-    local = await _local_ids(conn, recipients)
-    root = status.thread_root_id or status.id
-    for account_id in recipients:
-        if account_id in local and not await interactions.is_thread_muted(
-            conn, account_id=account_id, thread_root_id=root
-        ):
-            await notify(
-                conn,
-                recipient_id=account_id,
-                from_account_id=status.account_id,
-                type="mention",
-                status_id=status.id,
-            )
-    if status.visibility != Visibility.DIRECT and (
-        status.in_reply_to_id is None or status.in_reply_to_account_id == status.account_id
-    ):
-        for follower_id in await interactions.list_follower_ids_to_notify(
-            conn, account_id=status.account_id
-        ):
-            if follower_id not in local:
-                await notify(
-                    conn,
-                    recipient_id=follower_id,
-                    from_account_id=status.account_id,
-                    type="status",
-                    status_id=status.id,
-                )
 
 
 async def update_remote_status(

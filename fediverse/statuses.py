@@ -17,7 +17,7 @@ from fediverse.content import (
     text_length,
 )
 from fediverse.errors import NotFound, ValidationError
-from fediverse.notifications import notify, withdraw
+from fediverse.notifications import notify, notify_new_status, withdraw
 from fediverse.polls import PollDraft
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
@@ -271,48 +271,10 @@ async def post_status(
 
     status = await status_store.fetch_status(conn, status_id=status_id)
     assert status is not None
-    await _notify_new_status(conn, status, mentioned_ids, parent)
+    await notify_new_status(conn, status, mentioned_ids)
     await conversations.record_direct_status(conn, status=status, participant_ids=mentioned_ids)
     await events.record(conn, "status.created", status_id=status_id, account_id=author.id)
     return status
-
-
-async def _notify_new_status(
-    conn: Connection, status: Status, mentioned_ids: list[int], parent: Status | None
-) -> None:
-    local_ids = {
-        account.id
-        for account in await account_store.list_accounts_by_ids(conn, account_ids=mentioned_ids)
-        if account.is_local
-    }
-    for account_id in mentioned_ids:
-        if account_id in local_ids and not await _thread_muted_for(conn, account_id, status):
-            await notify(
-                conn,
-                recipient_id=account_id,
-                from_account_id=status.account_id,
-                type="mention",
-                status_id=status.id,
-            )
-    if status.visibility in (Visibility.PUBLIC, Visibility.UNLISTED, Visibility.PRIVATE) and (
-        status.in_reply_to_id is None or status.in_reply_to_account_id == status.account_id
-    ):
-        for follower_id in await interactions.list_follower_ids_to_notify(
-            conn, account_id=status.account_id
-        ):
-            if follower_id not in local_ids:
-                await notify(
-                    conn,
-                    recipient_id=follower_id,
-                    from_account_id=status.account_id,
-                    type="status",
-                    status_id=status.id,
-                )
-
-
-async def _thread_muted_for(conn: Connection, account_id: int, status: Status) -> bool:
-    root = status.thread_root_id or status.id
-    return await interactions.is_thread_muted(conn, account_id=account_id, thread_root_id=root)
 
 
 async def edit_status(
