@@ -29,6 +29,7 @@ from fediverse.config import Settings
 from fediverse.storage import inbox_activities as store
 from fediverse.storage.database import Connection, Database
 from fediverse.storage.inbox_activities import InboxActivity
+from fediverse.storage.wakeups import run_woken
 from fediverse.urls import LocalUrls
 
 log = logging.getLogger(__name__)
@@ -234,28 +235,6 @@ class InboxWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, idle_poll: float = 5.0) -> None:
         """Apply activities as they arrive; NOTIFY from `receive` wakes the loop."""
-        wake = asyncio.Event()
-
-        def on_notify(*_: Any) -> None:
-            wake.set()
-
-        async with self.database.connection() as listener:
-            await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-            try:
-                while not stop.is_set():
-                    try:
-                        while await self.run_once():
-                            if stop.is_set():
-                                return
-                    except Exception:
-                        log.exception("inbox loop failed; retrying shortly")
-                    wake.clear()
-                    waiter = asyncio.ensure_future(wake.wait())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait(
-                        {waiter, stopper}, timeout=idle_poll, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    waiter.cancel()
-                    stopper.cancel()
-            finally:
-                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await run_woken(
+            self.database, NOTIFY_CHANNEL, self.run_once, stop, idle_poll=idle_poll, name="inbox"
+        )
