@@ -1,14 +1,15 @@
 """The domain's error tree; `web/errors.py` maps each class to an HTTP status in one place.
 
-    DomainError
-    ├── NotFound            the thing does not exist, or the viewer may not know it does (404)
-    ├── NotAuthorized       no valid credentials (401)
-    ├── Forbidden           valid credentials, not allowed (403)
-    ├── Gone                existed once, deleted or suspended (410)
-    ├── ValidationError     bad input, names the field (422)
-    ├── BadRequest          malformed request (400)
-    ├── Conflict            the state does not allow it now (409)
-    └── RateLimited         too many attempts (429)
+DomainError
+├── NotFound            the thing does not exist, or the viewer may not know it does (404)
+├── NotAuthorized       no valid credentials (401)
+├── Forbidden           valid credentials, not allowed (403)
+├── Gone                existed once, deleted or suspended (410)
+├── ValidationError     bad input, names the field (422)
+├── Unprocessable       well-formed, but cannot be done as asked (422, message as given)
+├── BadRequest          malformed request (400)
+├── Conflict            the state does not allow it now (409)
+└── RateLimited         too many attempts (429)
 """
 
 from __future__ import annotations
@@ -42,9 +43,7 @@ class NotAuthorized(DomainError):
 class Forbidden(DomainError):
     status = 403
 
-    def __init__(
-        self, message: str = "This action is not allowed", **kwargs: str | None
-    ) -> None:
+    def __init__(self, message: str = "This action is not allowed", **kwargs: str | None) -> None:
         super().__init__(message, **kwargs)
 
 
@@ -60,6 +59,12 @@ class ValidationError(DomainError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"Validation failed: {message}")
         self.field = field
+
+
+class Unprocessable(DomainError):
+    """422 with the message as given (Mastodon's "This method requires an authenticated user")."""
+
+    status = 422
 
 
 class BadRequest(DomainError):

@@ -595,6 +595,9 @@ async def test_client_credentials_token_verifies_the_app_but_is_no_user(
     me = await client.get("/oauth/userinfo", headers=bearer(token))
     assert me.status_code == 422
     assert me.json() == {"error": "This method requires an authenticated user"}
+    home = await client.get("/api/v1/timelines/home", headers=bearer(token))
+    assert home.status_code == 422
+    assert home.json() == {"error": "This method requires an authenticated user"}
     async with database.connection() as conn:
         assert await conn.fetchval("SELECT user_id FROM oauth_access_tokens") is None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from fediverse import auth
-from fediverse.errors import Forbidden, NotAuthorized, ValidationError
+from fediverse.errors import Forbidden, NotAuthorized, Unprocessable
 from fediverse.storage import auth as auth_store
 from fediverse.storage.accounts import Account, User
 from fediverse.storage.auth import AccessToken
@@ -73,7 +73,7 @@ async def require_scope(request: Request, scope: str, *, user: bool = True) -> V
     if not auth.scope_allows(viewer.token.scopes, scope):
         raise Forbidden("This action is outside the authorized scopes")
     if user and viewer.account is None:
-        raise ValidationError("This method requires an authenticated user")
+        raise Unprocessable("This method requires an authenticated user")
     return viewer
 
 

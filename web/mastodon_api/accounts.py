@@ -17,7 +17,14 @@ from fediverse import auth, default_scope, federation_rules, profiles
 from fediverse import media as media_domain
 from fediverse import relationships as relationship_domain
 from fediverse.default_scope import DefaultScope
-from fediverse.errors import BadRequest, Forbidden, NotAuthorized, NotFound, ValidationError
+from fediverse.errors import (
+    BadRequest,
+    Forbidden,
+    NotAuthorized,
+    NotFound,
+    Unprocessable,
+    ValidationError,
+)
 from fediverse.federation_rules import FederationRefused
 from fediverse.ids import parse_id
 from fediverse.media import UploadLimits
@@ -156,7 +163,7 @@ async def _require_any_scope(request: Request, *scopes: str) -> tuple[Viewer, Ac
     if not any(auth.scope_allows(viewer.token.scopes, scope) for scope in scopes):
         raise Forbidden("This action is outside the authorized scopes")
     if viewer.account is None:
-        raise ValidationError("This method requires an authenticated user")
+        raise Unprocessable("This method requires an authenticated user")
     return viewer, viewer.account
 
 
