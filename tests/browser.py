@@ -15,10 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -38,6 +38,21 @@ FLAGS = (
     "--window-size=1280,1000",
 )
 PAGE_LOAD_TIMEOUT_SECONDS = 30
+
+
+# Set on the window before a click; a new document has a new window without it. (Waiting for
+# the old <html> element to go stale raced with Chromium's DevTools and sometimes failed with
+# "Node with given id does not belong to the document" instead of reporting staleness.)
+_MARKER = "__fediverseBeforeClick"
+
+
+def _next_page_loaded(driver: webdriver.Chrome) -> bool:
+    try:
+        return bool(
+            driver.execute_script(f"return !window.{_MARKER} && document.readyState === 'complete'")
+        )
+    except WebDriverException:
+        return False  # mid-navigation: no document to run the script in yet
 
 
 class Browser:
@@ -103,11 +118,12 @@ class Browser:
         for element in scope.find_elements(By.CSS_SELECTOR, selector):
             shown = element.text or element.get_attribute("value") or ""
             if shown.strip() == label:
-                page = self.driver.find_element(By.TAG_NAME, "html")
                 navigates = element.tag_name != "summary"
+                if navigates:
+                    self.driver.execute_script(f"window.{_MARKER} = true")
                 element.click()
                 if navigates:
-                    WebDriverWait(self.driver, PAGE_LOAD_TIMEOUT_SECONDS).until(staleness_of(page))
+                    WebDriverWait(self.driver, PAGE_LOAD_TIMEOUT_SECONDS).until(_next_page_loaded)
                 return
         raise AssertionError(f"nothing labelled {label!r} to click in {within or 'the page'}")
 
