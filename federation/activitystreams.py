@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,6 +142,7 @@ def first_string(value: Any) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def host_of(url: str) -> str:
     """The lower-case host (with a non-default port) of an absolute URL; '' if not one."""
     try:

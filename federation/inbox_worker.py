@@ -1,13 +1,17 @@
-"""Applies stored inbox activities: lease due rows (SKIP LOCKED), dispatch, mark done or retry.
+"""Applies stored inbox activities: claim due rows, dispatch, mark done or retry.
 
-One actor's activities are applied in the order received (a Create before its Delete); different
-actors' run concurrently. The handler's effects and the "processed" mark commit together, so a
-crash never applies an activity twice, and a killed worker's lease simply runs out.
+Several lanes run at once. Each lane claims a group of due activities inside the transaction
+that applies them (row locks and a per-actor advisory lock, no lease written:
+`fediverse.storage.inbox_activities.claim_group`), applies them in the order received, marks them
+processed and commits: one commit per group, and a killed worker's rows are simply due again.
+One actor's activities are never applied concurrently, so a Create comes before its Delete.
 
-A claimed batch is applied in a few groups, each one transaction with a savepoint per activity
-(one commit per group, not per activity: commits are what the inbox queue waits on). An activity
-that would fetch from the network is not applied in a group (no transaction stays open across a
-fetch): the group commits what came before it, it is applied on its own, then grouping resumes.
+A group is first applied straight through inside one savepoint. If any activity does not
+simply apply (ignored, rejected, failed, or it needs a fetch), that attempt is rolled back and
+the group redone with a savepoint per activity. An activity that would fetch from the network
+is never applied inside the group (no transaction stays open across a fetch): the activities
+before it commit, it is leased and applied on its own with fetching, and its actor's later
+activities wait for it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from federation.ingest import ActivityIgnored, ActivityRejected, FetchFailed, In
 from federation.signatures import RequestSigner
 from fediverse import federation_rules
 from fediverse.config import Settings
+from fediverse.federation_rules import PolicySnapshot
 from fediverse.storage import inbox_activities as store
 from fediverse.storage.database import Connection, Database
 from fediverse.storage.inbox_activities import InboxActivity
@@ -37,8 +42,11 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 # Activities applied in one transaction: long enough to share a commit, short enough that a
-# failure's redo (one by one) and the row locks it holds stay small.
+# redo (one savepoint each) and the row locks it holds stay small.
 GROUP_SIZE = 25
+# Groups one call of `run_once` lets each lane apply before returning (the loop around it
+# checks for shutdown in between).
+GROUPS_PER_LANE = 20
 Clock = Callable[[], datetime]
 
 
@@ -56,6 +64,10 @@ class _NeedsFetch(Exception):
     """Raised instead of fetching while applying a group: apply this activity on its own."""
 
 
+class _Uneven(Exception):
+    """An activity of a group applied straight through did not simply apply."""
+
+
 class _NoFetching:
     """The fetcher of a group transaction: any fetch defers the activity (see _NeedsFetch)."""
 
@@ -63,21 +75,6 @@ class _NoFetching:
         self, url: str, *, signer: RequestSigner | None = None
     ) -> dict[str, Any]:
         raise _NeedsFetch(url)
-
-
-def _groups(by_actor: dict[str, list[InboxActivity]], size: int) -> list[list[InboxActivity]]:
-    """Whole per-actor runs packed into groups of about `size` activities, each group in the
-    order received (an actor's activities never span two groups that run concurrently)."""
-    groups: list[list[InboxActivity]] = []
-    current: list[InboxActivity] = []
-    for items in by_actor.values():
-        if current and len(current) + len(items) > size:
-            groups.append(current)
-            current = []
-        current.extend(items)
-    if current:
-        groups.append(current)
-    return [sorted(group, key=lambda item: item.id) for group in groups]
 
 
 class InboxWorker:
@@ -91,10 +88,10 @@ class InboxWorker:
         settings: Settings,
         *,
         clock: Clock = _utcnow,
-        batch_size: int = 100,
-        max_concurrency: int = 8,
+        lanes: int = 8,
         max_attempts: int = MAX_ATTEMPTS,
         group_size: int = GROUP_SIZE,
+        optimistic: bool = True,
         rng: random.Random | None = None,
     ) -> None:
         self.database = database
@@ -102,25 +99,17 @@ class InboxWorker:
         self.urls = urls
         self.settings = settings
         self.clock = clock
-        self.batch_size = batch_size
+        self.lanes = lanes
         self.max_attempts = max_attempts
         self.group_size = group_size
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self.optimistic = optimistic
         self._rng = rng or random.Random()
 
     async def run_once(self) -> int:
-        """Claim one batch of due activities and apply them. Returns how many were claimed."""
-        now = self.clock()
-        async with self.database.transaction() as conn:
-            batch = await store.claim_due(
-                conn, now=now, lease_until=now + LEASE, limit=self.batch_size
-            )
-        by_actor: dict[str, list[InboxActivity]] = {}
-        for item in batch:
-            by_actor.setdefault(item.actor_uri, []).append(item)
-        groups = _groups(by_actor, self.group_size)
-        await asyncio.gather(*(self._run_group(group) for group in groups))
-        return len(batch)
+        """Apply due activities in concurrent lanes until none is due (or each lane has done
+        GROUPS_PER_LANE groups). Returns how many were claimed."""
+        done = await asyncio.gather(*(self._lane() for _ in range(self.lanes)))
+        return sum(done)
 
     async def run_until_idle(self) -> int:
         """Apply until nothing is due now (tests and benchmarks)."""
@@ -129,66 +118,99 @@ class InboxWorker:
             total += done
         return total
 
-    async def _run_group(self, items: list[InboxActivity]) -> None:
-        async with self._slots:
-            rest = items
-            while rest:
-                try:
-                    rest = await self._apply_together(rest)
-                except Exception:  # a task boundary: the group rolled back, so redo it singly
-                    log.exception("inbox group of %d failed; applying one by one", len(rest))
-                    for item in rest:
-                        await self.process(item)
-                    return
-                if rest:  # its first activity needs a fetch: apply it on its own, in order
-                    await self.process(rest[0])
-                    rest = rest[1:]
+    async def _lane(self) -> int:
+        total = 0
+        for _ in range(GROUPS_PER_LANE):
+            try:
+                claimed = await self._claim_and_apply()
+            except Exception:  # a task boundary: the group rolled back and comes due again
+                log.exception("inbox group failed; its activities stay due")
+                break
+            if claimed == 0:
+                break
+            total += claimed
+        return total
 
-    async def _apply_together(self, items: list[InboxActivity]) -> list[InboxActivity]:
-        """Apply a group in one transaction, each activity in its own savepoint, and mark them
-        processed (or rescheduled) with it. Stops at the first activity that needs a fetch and
-        returns it with those after it (still unapplied, so the order received holds)."""
+    async def _claim_and_apply(self) -> int:
+        """One group: claim, apply, mark, commit; then the activity that needs a fetch, if one
+        stopped the group. Returns how many activities were claimed."""
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            items = await store.claim_group(conn, now=now, limit=self.group_size)
+            if not items:
+                return 0
+            # One policy snapshot for the group: the same rules decide all of it.
+            policy = await federation_rules.load_snapshot(conn, now=now)
+            deferred = None
+            if not (self.optimistic and await self._apply_straight(conn, items, policy)):
+                deferred = await self._apply_carefully(conn, items, policy)
+            if deferred is not None:
+                await store.lease_for_fetch(conn, row_id=deferred.id, lease_until=now + LEASE)
+        if deferred is not None:
+            await self.process(deferred)
+        return len(items)
+
+    def _context(self, conn: Connection, policy: PolicySnapshot) -> IngestContext:
+        return IngestContext(
+            conn=conn, fetcher=_NoFetching(), urls=self.urls, now=self.clock(), policy=policy
+        )
+
+    async def _apply_straight(
+        self, conn: Connection, items: list[InboxActivity], policy: PolicySnapshot
+    ) -> bool:
+        """Every activity in one savepoint, marked processed; False (and nothing kept) when
+        one of them did not simply apply."""
+        try:
+            async with conn.transaction():
+                for item in items:
+                    try:
+                        await dispatch(self._context(conn, policy), item.payload)
+                    except Exception as exc:  # rolled back; the careful pass sorts it out
+                        raise _Uneven from exc
+                done: list[tuple[int, str | None]] = [(item.id, None) for item in items]
+                await store.mark_processed_many(conn, rows=done, now=self.clock())
+        except _Uneven:
+            return False
+        return True
+
+    async def _apply_carefully(
+        self, conn: Connection, items: list[InboxActivity], policy: PolicySnapshot
+    ) -> InboxActivity | None:
+        """Each activity in its own savepoint, marked processed (or rescheduled). Stops at the
+        first activity that needs a fetch and returns it (those after it stay due)."""
         done: list[tuple[int, str | None]] = []
         failed: list[tuple[InboxActivity, str]] = []
-        no_fetching = _NoFetching()
-        async with self.database.transaction() as conn:
-            # One policy snapshot for the group: the same rules decide all of it.
-            policy = await federation_rules.load_snapshot(conn, now=self.clock())
-            rest: list[InboxActivity] = []
-            for position, item in enumerate(items):
-                ctx = IngestContext(
-                    conn=conn, fetcher=no_fetching, urls=self.urls, now=self.clock(), policy=policy
-                )
-                note: str | None = None
-                try:
-                    async with conn.transaction():  # a savepoint: a refusal leaves no trace
-                        await dispatch(ctx, item.payload)
-                except ActivityIgnored as ignored:
-                    note = f"ignored: {ignored.reason}"
-                except ActivityRejected as rejected:
-                    note = f"rejected: {rejected.reason}"
-                    log.info("inbox %s rejected: %s", item.activity_id, rejected.reason)
-                except _NeedsFetch:
-                    rest = items[position:]
-                    break
-                except FetchFailed as failure:
-                    failed.append((item, str(failure)))
-                    continue
-                except Exception as exc:
-                    log.exception(
-                        "inbox activity %s (%s) failed", item.activity_id, item.activity_type
-                    )
-                    failed.append((item, f"{exc.__class__.__name__}: {exc}"))
-                    continue
-                done.append((item.id, note))
-            now = self.clock()
-            await store.mark_processed_many(conn, rows=done, now=now)
-            for item, error in failed:
-                await self._record_failure(conn, item, error, now)
-        return rest
+        deferred: InboxActivity | None = None
+        for item in items:
+            note: str | None = None
+            try:
+                async with conn.transaction():  # a savepoint: a refusal leaves no trace
+                    await dispatch(self._context(conn, policy), item.payload)
+            except ActivityIgnored as ignored:
+                note = f"ignored: {ignored.reason}"
+            except ActivityRejected as rejected:
+                note = f"rejected: {rejected.reason}"
+                log.info("inbox %s rejected: %s", item.activity_id, rejected.reason)
+            except _NeedsFetch:
+                deferred = item
+                break
+            except FetchFailed as failure:
+                failed.append((item, str(failure)))
+                continue
+            except Exception as exc:
+                log.exception("inbox activity %s (%s) failed", item.activity_id, item.activity_type)
+                failed.append((item, f"{exc.__class__.__name__}: {exc}"))
+                continue
+            done.append((item.id, note))
+        now = self.clock()
+        await store.mark_processed_many(conn, rows=done, now=now)
+        for item, error in failed:
+            await self._record_failure(conn, item, error, now)
+        return deferred
 
     async def process(self, item: InboxActivity) -> None:
-        """Apply one activity; a task boundary: every failure is recorded, none escapes."""
+        """Apply one activity, fetching what it needs; a task boundary: every failure is
+        recorded, none escapes."""
         error: str
         try:
             async with self.database.transaction() as conn:
@@ -197,9 +219,7 @@ class InboxWorker:
                 )
                 note: str | None = None
                 try:
-                    async with (
-                        conn.transaction()
-                    ):  # a savepoint: a refused activity leaves no trace
+                    async with conn.transaction():  # a savepoint: a refusal leaves no trace
                         await dispatch(ctx, item.payload)
                 except ActivityIgnored as ignored:
                     note = f"ignored: {ignored.reason}"
@@ -213,23 +233,22 @@ class InboxWorker:
         except Exception as exc:
             log.exception("inbox activity %s (%s) failed", item.activity_id, item.activity_type)
             error = f"{exc.__class__.__name__}: {exc}"
-        await self._retry_later(item, error)
-
-    async def _retry_later(self, item: InboxActivity, error: str) -> None:
-        now = self.clock()
-        async with self.database.transaction() as conn:
-            await self._record_failure(conn, item, error, now)
+        try:
+            async with self.database.transaction() as conn:
+                await self._record_failure(conn, item, error, self.clock())
+        except Exception:  # the lease runs out and the activity comes due again
+            log.exception("could not record the failure of inbox activity %s", item.activity_id)
 
     async def _record_failure(
         self, conn: Connection, item: InboxActivity, error: str, now: datetime
     ) -> None:
-        if item.attempts >= self.max_attempts:
+        if item.attempts + 1 >= self.max_attempts:
             await store.mark_processed(conn, row_id=item.id, now=now, note=f"gave up: {error}")
         else:
             await store.reschedule(
                 conn,
                 row_id=item.id,
-                next_attempt_at=now + backoff(item.attempts, self._rng),
+                next_attempt_at=now + backoff(item.attempts + 1, self._rng),
                 error=error,
             )
 

@@ -7,6 +7,7 @@ fediverse in tests all call the same code. Failures raise `SignatureError(reason
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -110,6 +111,9 @@ STRICT = VerifyPolicy()
 # --- headers ------------------------------------------------------------------------------------
 
 
+_FOLD = re.compile(r"\s*\r?\n\s*")
+
+
 def normalize_headers(headers: HeaderInput) -> dict[str, str]:
     """Lower-case names; repeated fields combined with ', ' (RFC 9110 §5.3); folds undone."""
     items = headers.items() if isinstance(headers, Mapping) else headers
@@ -119,7 +123,7 @@ def normalize_headers(headers: HeaderInput) -> dict[str, str]:
         items = multi()
     for name, value in items:
         key = name.lower()
-        clean = re.sub(r"\s*\r?\n\s*", " ", value).strip()
+        clean = (_FOLD.sub(" ", value) if "\n" in value else value).strip()
         result[key] = f"{result[key]}, {clean}" if key in result else clean
     return result
 
@@ -354,11 +358,18 @@ def serialize_sf_inner_list(items: SfInnerList, params: SfParams) -> str:
 # --- draft-cavage-12 ------------------------------------------------------------------------------
 
 
+_ESCAPE = re.compile(r"\\(.)")
 _CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*(?:,|$)')
 
 
 def parse_cavage_params(value: str) -> dict[str, str]:
     """`keyId="...",algorithm="...",headers="...",signature="..."` into a dict."""
+    return dict(_parse_cavage_params(value))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cavage_params(value: str) -> tuple[tuple[str, str], ...]:
+    # Cached: one inbox request parses its header twice (the domain gate, then verification).
     text = value.strip()
     if text.lower().startswith("signature "):  # the Authorization: Signature form
         text = text[len("signature ") :]
@@ -369,9 +380,12 @@ def parse_cavage_params(value: str) -> dict[str, str]:
         if not match or match.end() == pos:
             raise SignatureError("malformed Signature header")
         quoted, bare = match.group(2), match.group(3)
-        params[match.group(1)] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        if quoted is None:
+            params[match.group(1)] = bare
+        else:
+            params[match.group(1)] = _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
         pos = match.end()
-    return params
+    return tuple(params.items())
 
 
 def cavage_signing_string(

@@ -86,9 +86,7 @@ async def create_local_account(
             "public_key_pem": public_pem,
         },
     )
-    await account_store.insert_account_key(
-        conn, account_id=account_id, private_key_pem=private_pem
-    )
+    await account_store.insert_account_key(conn, account_id=account_id, private_key_pem=private_pem)
     user_id = ids.new_id()
     await account_store.insert_user(
         conn,

@@ -12,15 +12,40 @@ from fediverse.storage.database import Connection
 
 # Mastodon's scopes (docs: api/oauth-scopes). A top-level scope grants every scope under it.
 READ_SCOPES = (
-    "accounts", "blocks", "bookmarks", "favourites", "filters", "follows", "lists", "mutes",
-    "notifications", "search", "statuses",
+    "accounts",
+    "blocks",
+    "bookmarks",
+    "favourites",
+    "filters",
+    "follows",
+    "lists",
+    "mutes",
+    "notifications",
+    "search",
+    "statuses",
 )
 WRITE_SCOPES = (
-    "accounts", "blocks", "bookmarks", "conversations", "favourites", "filters", "follows",
-    "lists", "media", "mutes", "notifications", "reports", "statuses",
+    "accounts",
+    "blocks",
+    "bookmarks",
+    "conversations",
+    "favourites",
+    "filters",
+    "follows",
+    "lists",
+    "media",
+    "mutes",
+    "notifications",
+    "reports",
+    "statuses",
 )
 ADMIN_READ_SCOPES = (
-    "accounts", "reports", "domain_allows", "domain_blocks", "ip_blocks", "email_domain_blocks",
+    "accounts",
+    "reports",
+    "domain_allows",
+    "domain_blocks",
+    "ip_blocks",
+    "email_domain_blocks",
     "canonical_email_blocks",
 )
 ADMIN_WRITE_SCOPES = ADMIN_READ_SCOPES
@@ -35,7 +60,12 @@ ALL_SCOPES: frozenset[str] = frozenset(
 
 # `follow` is deprecated but still granted to old apps: it covers these granular scopes.
 _FOLLOW_COVERS = {
-    "read:blocks", "write:blocks", "read:follows", "write:follows", "read:mutes", "write:mutes",
+    "read:blocks",
+    "write:blocks",
+    "read:follows",
+    "write:follows",
+    "read:mutes",
+    "write:mutes",
 }
 
 

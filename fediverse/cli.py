@@ -116,12 +116,16 @@ async def _with_admin(handle: DatabaseHandle, settings: Settings) -> tuple[str, 
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import uvloop
+
     from web.background import run_worker_forever
 
     handle = open_database(settings)
     try:
         migrations.upgrade(handle.url)
-        asyncio.run(run_worker_forever(settings, handle.url))
+        # uvloop, as `serve` has through uvicorn: asyncio's own socket writes were the largest
+        # single cost of a worker applying inbox activities (bench/inbox.py --separate-worker).
+        uvloop.run(run_worker_forever(settings, handle.url))
     except KeyboardInterrupt:
         pass
     finally:

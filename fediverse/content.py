@@ -206,12 +206,14 @@ def sanitize_html(dirty: str) -> str:
 
 
 _TAG_RE = re.compile(r"<[^>]+>")
+_BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARAGRAPH_BREAK_RE = re.compile(r"</p>\s*<p>", re.IGNORECASE)
 
 
 def html_to_text(content: str) -> str:
     """Plain text of rendered HTML, for search and filters (block elements become newlines)."""
-    text = re.sub(r"<br\s*/?>", "\n", content, flags=re.IGNORECASE)
-    text = re.sub(r"</p>\s*<p>", "\n\n", text, flags=re.IGNORECASE)
+    text = _BR_RE.sub("\n", content)
+    text = _PARAGRAPH_BREAK_RE.sub("\n\n", text)
     return html.unescape(_TAG_RE.sub("", text)).strip()
 
 

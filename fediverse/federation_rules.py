@@ -9,6 +9,7 @@ every port of the host, one with a port only that port.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -70,6 +71,7 @@ class DomainBlockExists(DomainError):
 # --- names ------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_domain(raw: str) -> str:
     """`LOCALHOST:8001.` → `localhost:8001`; `Bücher.Example` → `xn--bcher-kva.example`;
     a URL gives its host. Default ports (80, 443) are dropped. ValidationError if not a name."""
@@ -153,8 +155,20 @@ class PolicySnapshot:
     allows: tuple[str, ...]
     blocks: tuple[DomainRuleRow, ...]
     taken_at: datetime
+    # Decisions already made from these rules (a snapshot never changes; hosts repeat a lot).
+    _decided: dict[str, Decision] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def decide(self, domain: str) -> Decision:
+        known = self._decided.get(domain)
+        if known is None:
+            if len(self._decided) >= 10_000:  # names come from strangers: stay bounded
+                self._decided.clear()
+            known = self._decided[domain] = self._decide(domain)
+        return known
+
+    def _decide(self, domain: str) -> Decision:
         name = domain.lower().rstrip(".")
         matching = [rule for rule in self.blocks if covers(rule.domain, name)]
         suspended = any(rule.severity == "suspend" for rule in matching)

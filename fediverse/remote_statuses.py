@@ -152,6 +152,7 @@ async def store_remote_status(
             "activity_uri": draft.activity_uri,
             **_content_columns(draft),
         },
+        addressing=list(draft.addressing),
     )
     mentioned = sorted(set(draft.mentioned_ids) - {draft.author.id})
     silent = sorted(set(draft.addressed_ids) - set(mentioned) - {draft.author.id})
@@ -161,9 +162,6 @@ async def store_remote_status(
     if draft.hashtags:  # a new status has no tags to replace
         await _store_tags(conn, status_id, draft.hashtags)
     await _store_media(conn, draft, status_id)
-    await remote_store.insert_addressing(
-        conn, status_id=status_id, target_uris=list(draft.addressing)
-    )
     # A direct message notifies everyone it is addressed to; other posts, the mentioned.
     await notify_new_status(
         conn, status, [*mentioned, *silent] if status.visibility == Visibility.DIRECT else mentioned

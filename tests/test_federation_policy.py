@@ -5,6 +5,7 @@ enforcement at the edges (the one client, the inbox, the delivery queue) and in 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -652,3 +653,13 @@ async def test_reports_from_a_domain_blocked_with_reject_reports_are_dropped(
         with pytest.raises(ActivityIgnored, match="rejected"):
             await on_flag(ctx, flag, eve)
         assert await conn.fetchval("SELECT count(*) FROM reports") == 0
+
+
+def test_a_snapshot_copied_with_another_mode_decides_afresh() -> None:
+    # Snapshots remember their decisions; a copy with other rules (an impact preview) must
+    # not inherit them.
+    open_rules = _snapshot(Mode.OPEN, (), [])
+    assert open_rules.decide("stranger.example").federates
+    allowlist = dataclasses.replace(open_rules, mode=Mode.ALLOWLIST)
+    assert not allowlist.decide("stranger.example").federates
+    assert open_rules.decide("stranger.example").federates

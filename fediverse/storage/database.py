@@ -52,6 +52,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Reset a connection returned to the pool: nothing beyond asyncpg's own step (roll back an
+    open transaction, drop listener callbacks).
+
+    asyncpg's default also runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`,
+    a round trip on every release: about one per inbox request (bench/inbox.py). This code
+    never leaves session state on a pooled connection (no SET, no session advisory locks, no
+    cursors outside transactions; `run_woken` UNLISTENs itself), so there is nothing to undo.
+    """
+
+
 class Database:
     """A connection pool to one PostgreSQL database."""
 
@@ -65,7 +76,11 @@ class Database:
         # statement_cache_size stays at the default; set FEDIVERSE_DATABASE_URL with
         # ?statement_cache_size=0 behind PgBouncer in transaction mode.
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=self._min_size, max_size=self._max_size, init=_init_connection
+            self.url,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            init=_init_connection,
+            reset=_keep_session,
         )
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""SQL for the inbox queue: verified activities stored once by id, leased, marked done."""
+"""SQL for the inbox queue: verified activities stored once by id, claimed, marked done."""
 
 from __future__ import annotations
 
@@ -70,28 +70,50 @@ async def insert_activity(
     return len(rows) == 1
 
 
-async def claim_due(
-    conn: Connection, *, now: datetime, lease_until: datetime, limit: int
-) -> list[InboxActivity]:
-    """Due, unprocessed activities leased until `lease_until` (a killed worker loses nothing:
-    the lease runs out and the rows come due again)."""
+# The lock space of the per-actor advisory locks taken while claiming (any constant unused
+# elsewhere; the second key is hashtext(actor_uri), so two actors rarely share a lock, and when
+# they do they merely take turns).
+ACTOR_LOCKS = 7_004_001
+
+
+async def claim_group(conn: Connection, *, now: datetime, limit: int) -> list[InboxActivity]:
+    """Lock up to `limit` due activities for the transaction `conn` is in, in the order
+    received, and with them every due activity of the same actors that fits.
+
+    Nothing is written: the rows stay locked until the caller commits (marking them processed
+    or rescheduled) or rolls back (a killed worker's rows are simply due again). An actor is
+    claimed by one transaction at a time (an advisory lock per actor), so one actor's activities
+    never run concurrently and a Create is applied before its Delete. An actor with an
+    activity leased for a fetch (`lease_for_fetch`) waits until that one is done.
+    """
     rows = await conn.fetch(
         f"""
-        UPDATE inbox_activities SET next_attempt_at = $2, attempts = attempts + 1
-        WHERE id IN (
-            SELECT id FROM inbox_activities
-            WHERE processed_at IS NULL AND next_attempt_at <= $1
-            ORDER BY next_attempt_at, id
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        )
-        RETURNING {_COLUMNS}
+        SELECT {_COLUMNS} FROM inbox_activities AS a
+        WHERE a.processed_at IS NULL AND a.next_attempt_at <= $1
+          AND NOT EXISTS (
+              SELECT 1 FROM inbox_activities AS leased
+              WHERE leased.actor_uri = a.actor_uri AND leased.leased_until IS NOT NULL
+                AND leased.processed_at IS NULL AND leased.leased_until > $1)
+          AND pg_try_advisory_xact_lock($3, hashtext(a.actor_uri))
+        ORDER BY a.next_attempt_at, a.id
+        LIMIT $2
+        FOR UPDATE OF a SKIP LOCKED
         """,
         now,
-        lease_until,
         limit,
+        ACTOR_LOCKS,
     )
     return sorted((InboxActivity(**dict(row)) for row in rows), key=lambda item: item.id)
+
+
+async def lease_for_fetch(conn: Connection, *, row_id: int, lease_until: datetime) -> None:
+    """Set one claimed activity aside to apply outside the transaction (it must fetch first);
+    its actor's later activities wait for it. If the worker dies, the lease runs out."""
+    await conn.execute(
+        "UPDATE inbox_activities SET leased_until = $2 WHERE id = $1",
+        row_id,
+        lease_until,
+    )
 
 
 async def mark_processed(
@@ -99,7 +121,8 @@ async def mark_processed(
 ) -> None:
     """Done: applied, ignored or rejected (`note` says why it had no effect)."""
     await conn.execute(
-        "UPDATE inbox_activities SET processed_at = $2, last_error = $3 WHERE id = $1",
+        "UPDATE inbox_activities SET processed_at = $2, last_error = $3, leased_until = NULL "
+        "WHERE id = $1",
         row_id,
         now,
         note,
@@ -125,8 +148,10 @@ async def mark_processed_many(
 async def reschedule(
     conn: Connection, *, row_id: int, next_attempt_at: datetime, error: str
 ) -> None:
+    """A failed attempt: counted, and tried again at `next_attempt_at`."""
     await conn.execute(
-        "UPDATE inbox_activities SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
+        "UPDATE inbox_activities SET next_attempt_at = $2, last_error = $3, leased_until = NULL, "
+        "attempts = attempts + 1 WHERE id = $1",
         row_id,
         next_attempt_at,
         error,

@@ -220,9 +220,7 @@ async def insert_block(
     return bool(result.endswith(" 1"))
 
 
-async def delete_block(
-    conn: Connection, *, account_id: int, target_account_id: int
-) -> int | None:
+async def delete_block(conn: Connection, *, account_id: int, target_account_id: int) -> int | None:
     """Remove a block; returns its id (None when there was none)."""
     value = await conn.fetchval(
         "DELETE FROM blocks WHERE account_id = $1 AND target_account_id = $2 RETURNING id",

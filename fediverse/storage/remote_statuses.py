@@ -32,14 +32,22 @@ class Pair:
     target_id: int
 
 
-async def insert_remote_status(conn: Connection, *, values: dict[str, Any]) -> Status:
-    """Insert a peer's status and return it as stored (one statement, no read-back)."""
+async def insert_remote_status(
+    conn: Connection, *, values: dict[str, Any], addressing: list[str]
+) -> Status:
+    """Insert a peer's status with its addressing (the URIs it was sent to) and return it as
+    stored: one statement, no read-back."""
     columns = list(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     row = await conn.fetchrow(
-        f"INSERT INTO statuses AS s ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"RETURNING {STATUS_COLUMNS}",
+        f"WITH s AS (INSERT INTO statuses AS s ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"  RETURNING {STATUS_COLUMNS}), "
+        "addressed AS (INSERT INTO status_addressing (status_id, target_uri) "
+        f"  SELECT s.id, target FROM s, unnest(${len(columns) + 1}::text[]) AS target "
+        "  ON CONFLICT DO NOTHING) "
+        "SELECT * FROM s",
         *values.values(),
+        list(dict.fromkeys(addressing)),
     )
     return status_from_row(row)
 
@@ -93,17 +101,6 @@ async def replace_addressing(conn: Connection, *, status_id: int, target_uris: l
             "INSERT INTO status_addressing (status_id, target_uri) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING",
             [(status_id, uri) for uri in dict.fromkeys(target_uris)],
-        )
-
-
-async def insert_addressing(conn: Connection, *, status_id: int, target_uris: list[str]) -> None:
-    """The addressing of a status that has none yet, in one statement."""
-    if target_uris:
-        await conn.execute(
-            "INSERT INTO status_addressing (status_id, target_uri) "
-            "SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-            status_id,
-            list(dict.fromkeys(target_uris)),
         )
 
 

@@ -1,0 +1,118 @@
+"""The inbox queue's claims and groups: one actor's activities are never applied concurrently or
+out of order, a group with an odd activity in it still applies the rest, and an activity that
+must fetch first holds back only its own actor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from federation.activitystreams import PUBLIC
+from fediverse.config import Settings
+from fediverse.storage import inbox_activities as store
+from fediverse.storage.database import Database
+from tests.inbox_peers import FakePeers, deliver, enqueue, known_account, note, wrap
+
+ANN = "https://one.example/users/ann"
+BEN = "https://two.example/users/ben"
+CAL = "https://three.example/users/cal"
+
+
+@pytest.fixture
+async def peers(settings: Settings) -> AsyncIterator[FakePeers]:
+    fake = FakePeers(settings)
+    for uri in (ANN, BEN, CAL):
+        fake.actor(uri)
+    yield fake
+    await fake.aclose()
+
+
+def _later() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=1)
+
+
+async def _claimed_actors(conn: Any, limit: int) -> list[str]:
+    return [item.actor_uri for item in await store.claim_group(conn, now=_later(), limit=limit)]
+
+
+async def test_an_actor_is_claimed_by_one_transaction_at_a_time(database: Database) -> None:
+    for actor, number in ((ANN, 1), (BEN, 1), (ANN, 2), (CAL, 1)):
+        await enqueue(database, wrap("Create", actor, note(actor, number)))
+    async with database.transaction() as first, database.transaction() as second:
+        assert await _claimed_actors(first, limit=1) == [ANN]
+        # Ann's second activity is due, but her first is still being applied elsewhere.
+        assert await _claimed_actors(second, limit=10) == [BEN, CAL]
+    # Both rolled back: everything is due again, Ann's two in the order received.
+    async with database.transaction() as conn:
+        claimed = await store.claim_group(conn, now=_later(), limit=10)
+    assert [item.actor_uri for item in claimed] == [ANN, BEN, ANN, CAL]
+    assert claimed[0].id < claimed[2].id
+
+
+async def test_a_lease_for_a_fetch_holds_back_that_actor_until_it_runs_out(
+    database: Database,
+) -> None:
+    for actor, number in ((ANN, 1), (ANN, 2), (BEN, 1)):
+        await enqueue(database, wrap("Create", actor, note(actor, number)))
+    now = _later()
+    async with database.transaction() as conn:
+        first = (await store.claim_group(conn, now=now, limit=1))[0]
+        await store.lease_for_fetch(conn, row_id=first.id, lease_until=now + timedelta(minutes=5))
+    async with database.transaction() as conn:
+        assert await _claimed_actors(conn, limit=10) == [BEN]
+    # The worker that held the lease died: once it runs out, Ann's activities come due in order.
+    async with database.transaction() as conn:
+        after = await store.claim_group(conn, now=now + timedelta(minutes=6), limit=10)
+    assert next(item.id for item in after if item.actor_uri == ANN) == first.id
+
+
+async def test_a_group_with_an_ignored_and_a_rejected_activity_applies_the_rest(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    for uri in (ANN, BEN):
+        await known_account(database, peers, uri)
+    notes = await deliver(
+        database,
+        peers,
+        settings,
+        wrap("Create", ANN, note(ANN, 1)),
+        wrap("Delete", BEN, f"{BEN}/statuses/404"),  # never seen: ignored
+        wrap("Create", BEN, note(ANN, 2)),  # someone else's post: rejected
+        wrap("Create", BEN, note(BEN, 3)),
+    )
+    assert notes[0] is None and notes[3] is None
+    assert notes[1] is not None and notes[1].startswith("ignored")
+    assert notes[2] is not None and notes[2].startswith("rejected")
+    async with database.connection() as conn:
+        uris = {row["uri"] for row in await conn.fetch("SELECT uri FROM statuses")}
+        pending = await store.count_pending(conn)
+    assert uris == {f"{ANN}/statuses/1", f"{BEN}/statuses/3"}
+    assert pending == 0
+
+
+async def test_a_reply_that_needs_its_parent_fetched_keeps_its_actor_in_order(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    """Ann replies to a post the server has never seen (a fetch), then deletes the reply; Ben
+    posts meanwhile. The Delete must not run before the Create it undoes."""
+    for uri in (ANN, BEN):
+        await known_account(database, peers, uri)
+    parent = peers.serve(note(CAL, 7, to=[PUBLIC]))
+    reply = note(ANN, 8, inReplyTo=parent["id"])
+    notes = await deliver(
+        database,
+        peers,
+        settings,
+        wrap("Create", BEN, note(BEN, 1)),
+        wrap("Create", ANN, reply),
+        wrap("Delete", ANN, reply["id"]),
+        wrap("Create", BEN, note(BEN, 2)),
+    )
+    assert notes == [None, None, None, None]
+    async with database.connection() as conn:
+        uris = {row["uri"] for row in await conn.fetch("SELECT uri FROM statuses")}
+    assert uris == {parent["id"], f"{BEN}/statuses/1", f"{BEN}/statuses/2"}
+    assert parent["id"] in peers.requests
