@@ -83,6 +83,31 @@ async def list_rules(conn: Connection, *, kind: str | None = None) -> list[Domai
     return [_rule(row) for row in rows]
 
 
+async def list_rule_page(
+    conn: Connection,
+    *,
+    kind: str,
+    max_id: int | None,
+    since_id: int | None,
+    min_id: int | None,
+    limit: int,
+) -> list[DomainRuleRow]:
+    """One page of `kind` rules, newest first (Mastodon's admin lists page by id). With
+    `min_id` the page is the oldest `limit` rules above it, still returned newest first."""
+    rows = await conn.fetch(
+        f"SELECT {_RULE_COLUMNS} FROM federation_domain_rules WHERE kind = $1 "
+        "AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) "
+        "AND ($4::bigint IS NULL OR id > $4) "
+        "ORDER BY CASE WHEN $4::bigint IS NOT NULL THEN id END ASC, id DESC LIMIT $5",
+        kind,
+        max_id,
+        since_id,
+        min_id,
+        limit,
+    )
+    return sorted((_rule(row) for row in rows), key=lambda rule: rule.id, reverse=True)
+
+
 async def fetch_rule(conn: Connection, *, rule_id: int) -> DomainRuleRow | None:
     row = await conn.fetchrow(
         f"SELECT {_RULE_COLUMNS} FROM federation_domain_rules WHERE id = $1", rule_id

@@ -17,12 +17,14 @@ async def list_account_ids(
     username: str | None,
     domain: str | None,
     staff: bool,
-    below_id: int | None,
-    above_id: int | None,
+    max_id: int | None,
+    since_id: int | None,
+    min_id: int | None,
     limit: int,
 ) -> list[int]:
     """Ids of accounts matching the admin filters (v1 `local`/`remote`, `active`, `pending`,
-    `disabled`, `silenced`, `suspended`), newest first."""
+    `disabled`, `silenced`, `suspended`), newest first; with `min_id` the oldest `limit` ones
+    above it (Mastodon's `prev` page), still newest first."""
     rows = await conn.fetch(
         """
         SELECT a.id FROM accounts a LEFT JOIN users u ON u.account_id = a.id
@@ -40,18 +42,20 @@ async def list_account_ids(
           AND ($4::text IS NULL OR lower(a.domain) = lower($4))
           AND (NOT $5::boolean OR u.role IN ('admin', 'moderator'))
           AND ($6::bigint IS NULL OR a.id < $6) AND ($7::bigint IS NULL OR a.id > $7)
-        ORDER BY a.id DESC LIMIT $8
+          AND ($8::bigint IS NULL OR a.id > $8)
+        ORDER BY CASE WHEN $8::bigint IS NOT NULL THEN a.id END ASC, a.id DESC LIMIT $9
         """,
         origin,
         status,
         username,
         domain,
         staff,
-        below_id,
-        above_id,
+        max_id,
+        since_id,
+        min_id,
         limit,
     )
-    return [row["id"] for row in rows]
+    return sorted((int(row["id"]) for row in rows), reverse=True)
 
 
 async def list_accounts_by_ids(conn: Connection, *, account_ids: list[int]) -> list[Account]:
@@ -109,25 +113,32 @@ async def list_reports(
     resolved: bool,
     account_id: int | None,
     target_account_id: int | None,
-    below_id: int | None,
+    max_id: int | None,
+    since_id: int | None,
+    min_id: int | None,
     limit: int,
 ) -> list[ReportRow]:
+    """Reports newest first; with `min_id` the oldest `limit` above it, still newest first."""
     rows = await conn.fetch(
         f"""
         SELECT {_REPORT_COLUMNS} FROM reports
         WHERE (action_taken_at IS NOT NULL) = $1
           AND ($2::bigint IS NULL OR account_id = $2)
           AND ($3::bigint IS NULL OR target_account_id = $3)
-          AND ($4::bigint IS NULL OR id < $4)
-        ORDER BY id DESC LIMIT $5
+          AND ($4::bigint IS NULL OR id < $4) AND ($5::bigint IS NULL OR id > $5)
+          AND ($6::bigint IS NULL OR id > $6)
+        ORDER BY CASE WHEN $6::bigint IS NOT NULL THEN id END ASC, id DESC LIMIT $7
         """,
         resolved,
         account_id,
         target_account_id,
-        below_id,
+        max_id,
+        since_id,
+        min_id,
         limit,
     )
-    return [ReportRow(**dict(row)) for row in rows]
+    found = [ReportRow(**dict(row)) for row in rows]
+    return sorted(found, key=lambda report: report.id, reverse=True)
 
 
 async def fetch_report(conn: Connection, *, report_id: int) -> ReportRow | None:

@@ -9,6 +9,7 @@ open to moderators too. Every change is audited by `fediverse.federation_rules`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from fediverse import moderation
 from fediverse.errors import Forbidden, NotAuthorized, NotFound, ValidationError
 from fediverse.federation_rules import Actor, DomainBlockExists, FederationRefused
 from fediverse.ids import parse_id
+from fediverse.storage import federation_rules as rules_store
 from fediverse.storage import moderation as moderation_store
 from fediverse.storage.accounts import Account, User
 from fediverse.storage.database import Connection
@@ -32,6 +34,7 @@ from web.activitypub import policy_of
 from web.auth import Viewer, optional_viewer, require_scope
 from web.forms import Params, read_params
 from web.mastodon_api.entities import render_account
+from web.pagination import PageRequest, add_link_header, parse_page
 from web.responses import JSONResponse
 from web.state import database_of, state_of, urls_of
 
@@ -65,6 +68,15 @@ def _id(request: Request) -> int:
     if value is None:
         raise NotFound()
     return value
+
+
+# Mastodon's admin lists: 100 by default, at most twice that (`limit_param(LIMIT)`).
+ADMIN_DEFAULT_LIMIT = 100
+ADMIN_MAX_LIMIT = 200
+
+
+def _admin_page(params: Params) -> PageRequest:
+    return parse_page(params, default_limit=ADMIN_DEFAULT_LIMIT, max_limit=ADMIN_MAX_LIMIT)
 
 
 def _limit(params: Params, default: int = 100, maximum: int = 200) -> int:
@@ -234,15 +246,30 @@ def render_sever_report(report: rules.SeverReport) -> dict[str, Any]:
     }
 
 
+async def _rule_page(
+    request: Request, kind: str, render: Callable[[DomainRuleRow], dict[str, Any]]
+) -> Response:
+    """One page of allows or blocks, newest first, with Mastodon's `Link` header."""
+    page = _admin_page(await read_params(request))
+    async with database_of(request).connection() as conn:
+        found = await rules_store.list_rule_page(
+            conn,
+            kind=kind,
+            max_id=page.max_id,
+            since_id=page.since_id,
+            min_id=page.min_id,
+            limit=page.limit,
+        )
+    response = JSONResponse([render(rule) for rule in found])
+    return add_link_header(response, request, page, [rule.id for rule in found])
+
+
 # --- domain allows ------------------------------------------------------------------------------
 
 
 async def list_domain_allows(request: Request) -> Response:
     await require_staff(request, "admin:read:domain_allows", admin_only=True)
-    params = await read_params(request)
-    async with database_of(request).connection() as conn:
-        found = await rules.list_rules(conn, kind="allow")
-    return JSONResponse([render_domain_allow(rule) for rule in found][: _limit(params)])
+    return await _rule_page(request, "allow", render_domain_allow)
 
 
 async def show_domain_allow(request: Request) -> Response:
@@ -296,10 +323,7 @@ def _grace(params: Params) -> timedelta | None:
 
 async def list_domain_blocks(request: Request) -> Response:
     await require_staff(request, "admin:read:domain_blocks", admin_only=True)
-    params = await read_params(request)
-    async with database_of(request).connection() as conn:
-        found = await rules.list_rules(conn, kind="block")
-    return JSONResponse([render_domain_block(rule) for rule in found][: _limit(params)])
+    return await _rule_page(request, "block", render_domain_block)
 
 
 async def show_domain_block(request: Request) -> Response:
@@ -499,6 +523,7 @@ async def record_federation_request(
 async def list_accounts(request: Request) -> Response:
     await require_staff(request, "admin:read:accounts")
     params = await read_params(request)
+    page = _admin_page(params)
     origin = "local" if _bool(params, "local") else "remote" if _bool(params, "remote") else None
     status = None
     for name in ("active", "pending", "disabled", "silenced", "suspended"):
@@ -512,15 +537,16 @@ async def list_accounts(request: Request) -> Response:
             username=params.str("username"),
             domain=params.str("by_domain"),
             staff=_bool(params, "staff"),
-            below_id=params.int("max_id"),
-            above_id=params.int("since_id"),
-            limit=_limit(params, default=100, maximum=200),
+            max_id=page.max_id,
+            since_id=page.since_id,
+            min_id=page.min_id,
+            limit=page.limit,
         )
         body = []
         for account_id in account_ids:
             account, user = await moderation.account_with_user(conn, account_id)
             body.append(render_admin_account(account, user, urls_of(request)))
-    return JSONResponse(body)
+    return add_link_header(JSONResponse(body), request, page, account_ids)
 
 
 async def show_account(request: Request) -> Response:
@@ -561,17 +587,21 @@ async def account_action(request: Request) -> Response:
 async def list_reports(request: Request) -> Response:
     await require_staff(request, "admin:read:reports")
     params = await read_params(request)
+    page = _admin_page(params)
     async with database_of(request).connection() as conn:
         found = await moderation_store.list_reports(
             conn,
             resolved=_bool(params, "resolved"),
             account_id=params.int("account_id"),
             target_account_id=params.int("target_account_id"),
-            below_id=params.int("max_id"),
-            limit=_limit(params, default=100, maximum=200),
+            max_id=page.max_id,
+            since_id=page.since_id,
+            min_id=page.min_id,
+            limit=page.limit,
         )
         body = [await render_report(conn, report, urls_of(request)) for report in found]
-    return JSONResponse(body)
+    response = JSONResponse(body)
+    return add_link_header(response, request, page, [report.id for report in found])
 
 
 async def show_report(request: Request) -> Response:
