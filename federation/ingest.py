@@ -496,15 +496,15 @@ async def ingest_note(
     await ctx.check_allowed(author.uri)
     if author.suspended_at is not None:
         raise ActivityRejected(f"{author.uri} is suspended")
-    existing = await status_store.fetch_status_by_uri(ctx.conn, uri=uri)
-    if existing is not None:
-        return existing, False
+    if document.get("inReplyTo") is not None:
+        # Known already? Then its parent need not be looked up (perhaps fetched) again. A
+        # post that answers nothing skips this: storing it finds a duplicate by itself.
+        existing = await status_store.fetch_status_by_uri(ctx.conn, uri=uri)
+        if existing is not None:
+            return existing, False
     parent = await parent_of(ctx, document, depth)
     draft = await draft_of(ctx, document, author=author, activity_uri=activity_uri, parent=parent)
-    # Looked up above in this transaction; a fetched parent is another uri.
-    status, created = await store_remote_status(
-        ctx.conn, draft, now=ctx.now, known_new=parent is None
-    )
+    status, created = await store_remote_status(ctx.conn, draft, now=ctx.now)
     if created:
         await store_poll(ctx, document, status)
     return status, created

@@ -22,6 +22,7 @@ from fediverse.errors import DomainError, NotFound, ValidationError
 from fediverse.storage import accounts as account_store
 from fediverse.storage import federation_rules as store
 from fediverse.storage import notifications as notification_store
+from fediverse.storage import severance_events as severance_store
 from fediverse.storage.database import Connection
 from fediverse.storage.federation_rules import (
     AuditRow,
@@ -309,7 +310,8 @@ async def _sever(conn: Connection, *, now: datetime, report: SeverReport) -> Non
     if not refused:
         return
     ties = await store.list_remote_ties(conn, domains=refused)
-    affected: dict[int, tuple[int, int]] = {}
+    # (domain, local account) -> [following, followers] severed.
+    affected: dict[tuple[str, int], list[int]] = {}
     for tie in ties:
         decision = snapshot.decide(tie.remote_domain)
         if tie.remote_domain not in report.domains:
@@ -321,17 +323,40 @@ async def _sever(conn: Connection, *, now: datetime, report: SeverReport) -> Non
             await store.delete_follows(conn, follow_ids=[tie.id])
         else:
             await store.delete_follow_requests(conn, request_ids=[tie.id])
-        following, followers = affected.get(tie.local_account_id, (0, 0))
+        counts = affected.setdefault((tie.remote_domain, tie.local_account_id), [0, 0])
         if tie.local_is_follower:
             report.following += 1
-            affected[tie.local_account_id] = (following + 1, followers)
+            counts[0] += 1
         else:
             report.followers += 1
-            affected[tie.local_account_id] = (following, followers + 1)
-    for account_id in affected:
-        # Mastodon 4.3's notification for relationships an admin's moderation cut.
+            counts[1] += 1
+    await _record_severance(conn, affected, snapshot, now=now)
+
+
+async def _record_severance(
+    conn: Connection,
+    affected: dict[tuple[str, int], list[int]],
+    snapshot: PolicySnapshot,
+    *,
+    now: datetime,
+) -> None:
+    """Mastodon 4.3's record of what an admin's moderation cut: an event per domain (purged when
+    the domain is suspended, as its accounts are removed), and per local account its counts and
+    a `severed_relationships` notification that carries them."""
+    event_ids: dict[str, int] = {}
+    for (domain, account_id), (following, followers) in affected.items():
+        if domain not in event_ids:
+            event_ids[domain] = ids.new_id()
+            await severance_store.insert_event(
+                conn,
+                event_id=event_ids[domain],
+                type="domain_block",
+                target_name=domain,
+                purged=snapshot.decide(domain).suspended,
+                now=now,
+            )
         notification_id = ids.new_id()
-        await notification_store.insert_notification(
+        notified = await notification_store.insert_notification(
             conn,
             notification_id=notification_id,
             account_id=account_id,
@@ -339,6 +364,16 @@ async def _sever(conn: Connection, *, now: datetime, report: SeverReport) -> Non
             type="severed_relationships",
             status_id=None,
             group_key=f"ungrouped-{notification_id}",
+        )
+        await severance_store.insert_account_event(
+            conn,
+            account_event_id=ids.new_id(),
+            account_id=account_id,
+            event_id=event_ids[domain],
+            notification_id=notification_id if notified else None,
+            followers_count=followers,
+            following_count=following,
+            now=now,
         )
 
 

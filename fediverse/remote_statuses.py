@@ -123,14 +123,9 @@ async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
 
 
 async def store_remote_status(
-    conn: Connection, draft: RemoteStatusDraft, *, now: datetime, known_new: bool = False
+    conn: Connection, draft: RemoteStatusDraft, *, now: datetime
 ) -> tuple[Status, bool]:
-    """Store a peer's new post (idempotent on its uri). Returns (status, created).
-    `known_new`: the caller has just found no status with this uri in this transaction."""
-    if not known_new:
-        existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
-        if existing is not None:
-            return existing, False
+    """Store a peer's new post (idempotent on its uri). Returns (status, created)."""
     created_at = _created_at(draft, now)
     status_id = ids.new_id(created_at)
     parent = draft.parent
@@ -154,6 +149,11 @@ async def store_remote_status(
         },
         addressing=list(draft.addressing),
     )
+    if status is None:  # stored before: the INSERT found it, no lookup needed first
+        existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
+        if existing is None:  # deleted between the two statements: nothing to return
+            raise LookupError(f"status {draft.uri} vanished while being stored")
+        return existing, False
     mentioned = sorted(set(draft.mentioned_ids) - {draft.author.id})
     silent = sorted(set(draft.addressed_ids) - set(mentioned) - {draft.author.id})
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=mentioned)

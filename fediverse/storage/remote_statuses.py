@@ -34,14 +34,14 @@ class Pair:
 
 async def insert_remote_status(
     conn: Connection, *, values: dict[str, Any], addressing: list[str]
-) -> Status:
+) -> Status | None:
     """Insert a peer's status with its addressing (the URIs it was sent to) and return it as
-    stored: one statement, no read-back."""
+    stored: one statement, no read-back. None when a status with this uri exists already."""
     columns = list(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     row = await conn.fetchrow(
         f"WITH s AS (INSERT INTO statuses AS s ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"  RETURNING {STATUS_COLUMNS}), "
+        f"  ON CONFLICT (uri) DO NOTHING RETURNING {STATUS_COLUMNS}), "
         "addressed AS (INSERT INTO status_addressing (status_id, target_uri) "
         f"  SELECT s.id, target FROM s, unnest(${len(columns) + 1}::text[]) AS target "
         "  ON CONFLICT DO NOTHING) "
@@ -49,7 +49,7 @@ async def insert_remote_status(
         *values.values(),
         list(dict.fromkeys(addressing)),
     )
-    return status_from_row(row)
+    return None if row is None else status_from_row(row)
 
 
 async def insert_remote_media(
