@@ -14,10 +14,12 @@ from fediverse.ids import parse_id
 from fediverse.status_views import StatusView, load_views
 from fediverse.storage import accounts as account_store
 from fediverse.storage import notifications as notification_store
+from fediverse.storage import severance_events as severance_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
 from fediverse.storage.notifications import Notification
+from fediverse.storage.severance_events import AccountSeveranceEvent
 from fediverse.urls import LocalUrls
 from web.auth import require_account
 from web.forms import Params, read_params
@@ -35,6 +37,33 @@ UNREAD_MAX_LIMIT = 1000
 
 # Mastodon attaches the status to these types only (NotificationSerializer#status_type?).
 STATUS_TYPES = frozenset({"favourite", "reblog", "status", "mention", "poll", "update"})
+# ... and the severance event to this one (NotificationSerializer#relationship_severance_event?).
+SEVERANCE_TYPE = "severed_relationships"
+
+
+def render_severance_event(event: AccountSeveranceEvent | None) -> dict[str, Any] | None:
+    """Mastodon 4.3's RelationshipSeveranceEvent (REST::AccountRelationshipSeveranceEvent)."""
+    if event is None:
+        return None
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "purged": event.purged,
+        "target_name": event.target_name,
+        "followers_count": event.followers_count,
+        "following_count": event.following_count,
+        "created_at": iso(event.created_at),
+    }
+
+
+async def severance_events_of(
+    conn: Connection, notifications: list[Notification]
+) -> dict[int, AccountSeveranceEvent]:
+    """The events of the `severed_relationships` notifications among these, by their id."""
+    return await severance_store.list_by_notification(
+        conn,
+        notification_ids=[n.id for n in notifications if n.type == SEVERANCE_TYPE],
+    )
 
 
 def render_notification(
@@ -42,6 +71,7 @@ def render_notification(
     account: Account,
     status: StatusView | None,
     urls: LocalUrls,
+    event: AccountSeveranceEvent | None = None,
 ) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "id": str(notification.id),
@@ -52,6 +82,8 @@ def render_notification(
     }
     if notification.type in STATUS_TYPES:
         entity["status"] = None if status is None else render_status(status, urls)
+    if notification.type == SEVERANCE_TYPE:
+        entity["event"] = render_severance_event(event)
     return entity
 
 
@@ -71,13 +103,15 @@ async def render_notifications(
         conn, status_ids=status_ids, viewer_id=recipient_id
     )
     views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
+    events = await severance_events_of(conn, notifications)
     rendered = []
     for notification in notifications:
         account = accounts.get(notification.from_account_id)
         view = None if notification.status_id is None else views.get(notification.status_id)
         if account is None or (notification.type in STATUS_TYPES and view is None):
             continue
-        rendered.append(render_notification(notification, account, view, urls))
+        event = events.get(notification.id)
+        rendered.append(render_notification(notification, account, view, urls, event))
     return rendered
 
 

@@ -19,11 +19,17 @@ from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
 from fediverse.storage.notification_groups import POLICY_FIELDS, NotificationRequest
+from fediverse.storage.severance_events import AccountSeveranceEvent
 from fediverse.urls import LocalUrls
 from web.auth import require_account
 from web.forms import Params, read_params
 from web.mastodon_api.entities import iso, render_account, render_status
-from web.mastodon_api.notifications import STATUS_TYPES
+from web.mastodon_api.notifications import (
+    SEVERANCE_TYPE,
+    STATUS_TYPES,
+    render_severance_event,
+    severance_events_of,
+)
 from web.mastodon_api.timelines import path_id, window_of
 from web.pagination import add_link_header, parse_page
 from web.responses import JSONResponse
@@ -45,7 +51,9 @@ def _partial_account(account: Account, urls: LocalUrls) -> dict[str, Any]:
     return {key: full[key] for key in keys}
 
 
-def render_group(group: NotificationGroup) -> dict[str, Any]:
+def render_group(
+    group: NotificationGroup, event: AccountSeveranceEvent | None = None
+) -> dict[str, Any]:
     notification = group.notification
     entity: dict[str, Any] = {
         "group_key": group.group_key,
@@ -61,6 +69,8 @@ def render_group(group: NotificationGroup) -> dict[str, Any]:
         entity["status_id"] = (
             None if notification.status_id is None else str(notification.status_id)
         )
+    if notification.type == SEVERANCE_TYPE:
+        entity["event"] = render_severance_event(event)
     return entity
 
 
@@ -94,6 +104,7 @@ async def render_grouped(
     accounts = {
         a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
     }
+    events = await severance_events_of(conn, [g.notification for g in kept])
     full_ids = set(accounts)
     partial: list[dict[str, Any]] = []
     if expand_accounts == "partial_avatars":
@@ -112,7 +123,7 @@ async def render_grouped(
             if i in full_ids and i in accounts
         ],
         "statuses": [render_status(views[i], urls) for i in status_ids if i in views],
-        "notification_groups": [render_group(g) for g in kept],
+        "notification_groups": [render_group(g, events.get(g.notification.id)) for g in kept],
     }
     if expand_accounts == "partial_avatars":
         body["partial_accounts"] = partial
