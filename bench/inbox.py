@@ -12,6 +12,7 @@ Target: processed/s >= 40% of that baseline. Duplicates (2%) must create nothing
 
     python bench/inbox.py                  # full size
     python bench/inbox.py --activities 500 --actors 50   # quick check
+    python bench/inbox.py --phases         # accepting and draining apart, to see the costs
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    BenchDatabase,
     Figure,
     actor_document,
     cpu_seconds,
@@ -264,52 +266,62 @@ async def check_effects(url: str, base: str, token: str, expected: int) -> list[
     return problems
 
 
+def seed(
+    db: BenchDatabase, args: argparse.Namespace, rng: random.Random, port: int
+) -> tuple[list[tuple[int, str]], list[Prepared], int]:
+    """Remote actors with known keys, local accounts following them, the signed requests.
+    Returns (local accounts as (id, token), prepared requests, duplicates among them)."""
+    base = f"http://127.0.0.1:{port}"
+    log(f"generating {args.keys} key pairs for {args.actors} actors")
+    keys = [generate_keypair() for _ in range(args.keys)]
+    actors: list[tuple[str, str]] = []
+    documents = []
+    for index in range(args.actors):
+        host = f"peer{index % args.hosts:03d}.example"
+        uri = f"https://{host}/users/a{index}"
+        private_pem, public_pem = keys[index % len(keys)]
+        actors.append((uri, private_pem))
+        documents.append(
+            actor_document(
+                uri, f"a{index}", shared_inbox=f"https://{host}/inbox", public_pem=public_pem
+            )
+        )
+    account_ids = asyncio.run(store_actors(db.url, documents))
+    local = asyncio.run(
+        create_local_accounts(
+            db.url,
+            f"127.0.0.1:{port}",
+            [f"local{i}" for i in range(args.locals)],
+            keypair=keys[0],
+        )
+    )
+    remote_ids = [account_ids[uri] for uri, _ in actors]
+    pairs = []
+    for local_id, _ in local:
+        for remote_id in rng.sample(remote_ids, min(args.follows, len(remote_ids))):
+            pairs.append((local_id, remote_id))
+    asyncio.run(insert_follows(db.url, pairs))
+    followed = len({remote for _, remote in pairs})
+    log(
+        f"seeded {len(actors)} actors on {args.hosts} hosts, {len(local)} local accounts, "
+        f"{len(pairs)} follows ({followed} actors followed)"
+    )
+
+    duplicates = int(args.activities * args.duplicate_share)
+    log(f"signing {args.activities} activities (+{duplicates} duplicates)")
+    prepared = prepare(f"{base}/inbox", actors, args.activities, duplicates, rng)
+    size = statistics.mean(len(p.body) for p in prepared)
+    log(f"mean body {size:.0f} bytes")
+
+    return local, prepared, duplicates
+
+
 def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     with fresh_database("fediverse_bench_inbox", keep=args.keep) as db:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        log(f"generating {args.keys} key pairs for {args.actors} actors")
-        keys = [generate_keypair() for _ in range(args.keys)]
-        actors: list[tuple[str, str]] = []
-        documents = []
-        for index in range(args.actors):
-            host = f"peer{index % args.hosts:03d}.example"
-            uri = f"https://{host}/users/a{index}"
-            private_pem, public_pem = keys[index % len(keys)]
-            actors.append((uri, private_pem))
-            documents.append(
-                actor_document(
-                    uri, f"a{index}", shared_inbox=f"https://{host}/inbox", public_pem=public_pem
-                )
-            )
-        account_ids = asyncio.run(store_actors(db.url, documents))
-        local = asyncio.run(
-            create_local_accounts(
-                db.url,
-                f"127.0.0.1:{port}",
-                [f"local{i}" for i in range(args.locals)],
-                keypair=keys[0],
-            )
-        )
-        remote_ids = [account_ids[uri] for uri, _ in actors]
-        pairs = []
-        for local_id, _ in local:
-            for remote_id in rng.sample(remote_ids, min(args.follows, len(remote_ids))):
-                pairs.append((local_id, remote_id))
-        asyncio.run(insert_follows(db.url, pairs))
-        followed = len({remote for _, remote in pairs})
-        log(
-            f"seeded {len(actors)} actors on {args.hosts} hosts, {len(local)} local accounts, "
-            f"{len(pairs)} follows ({followed} actors followed)"
-        )
-
-        duplicates = int(args.activities * args.duplicate_share)
-        log(f"signing {args.activities} activities (+{duplicates} duplicates)")
-        prepared = prepare(f"{base}/inbox", actors, args.activities, duplicates, rng)
-        size = statistics.mean(len(p.body) for p in prepared)
-        log(f"mean body {size:.0f} bytes")
-
+        local, prepared, duplicates = seed(db, args, rng, port)
         env = server_env(db.url, db.workdir / "data", port)
         server = worker = None
         try:
@@ -395,6 +407,94 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def run_phases(args: argparse.Namespace) -> int:
+    """The two halves apart, to see where time goes: first every request accepted with no
+    worker running (`serve --no-workers`), then one `fediverse worker` draining the queue
+    alone (timed from the first stored status, so its start-up is not counted)."""
+    rng = random.Random(args.seed)
+    with fresh_database("fediverse_bench_inbox", keep=args.keep) as db:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        local, prepared, duplicates = seed(db, args, rng, port)
+        env = server_env(db.url, db.workdir / "data", port)
+        server = worker = None
+        try:
+            server = start_server(env, port, workers=False)
+            unique_bodies = [p.body for p in prepared[: args.activities]]
+            baseline = asyncio.run(baseline_inserts(db.url, unique_bodies))
+            log(f"baseline {baseline:,.0f} rows/s; posting with no worker running")
+            server_cpu, pg_cpu = cpu_seconds(server.pid), postgres_cpu_seconds(db.workdir)
+            codes, _, post_seconds = asyncio.run(post_all(base, prepared, args.concurrency))
+            accept_cpu = cpu_seconds(server.pid) - server_cpu
+            accept_pg = postgres_cpu_seconds(db.workdir) - pg_cpu
+            if any(not 200 <= code < 300 for code in codes):
+                raise SystemExit("some requests were refused")
+            worker = start_worker(env)
+            drain_seconds, worker_cpu, drain_pg = asyncio.run(
+                _drain(db, worker.pid, args.activities, args.timeout)
+            )
+            problems = asyncio.run(check_effects(db.url, base, local[0][1], args.activities))
+        finally:
+            stop_process(worker)
+            stop_process(server)
+    per = args.activities
+    report(
+        f"inbox phases: {args.activities} Create(Note) + {duplicates} duplicates, "
+        f"concurrency {args.concurrency}",
+        [
+            Figure(
+                "accept only (no worker)",
+                len(prepared) / post_seconds,
+                "single-row INSERT/s",
+                baseline,
+                "/s",
+            ),
+            Figure(
+                "drain only (one worker)",
+                per / drain_seconds,
+                "single-row INSERT/s",
+                baseline,
+                "/s",
+            ),
+        ],
+    )
+    print(
+        f"accepting: server {1000 * accept_cpu / len(prepared):.2f} ms + PostgreSQL "
+        f"{1000 * accept_pg / len(prepared):.2f} ms CPU per request; draining: worker "
+        f"{1000 * worker_cpu / per:.2f} ms + PostgreSQL {1000 * drain_pg / per:.2f} ms CPU "
+        "per activity"
+    )
+    print("duplicates and home timeline: " + ("OK" if not problems else "; ".join(problems)))
+    return 1 if problems else 0
+
+
+async def _drain(
+    db: BenchDatabase, worker_pid: int, expected: int, limit_seconds: float
+) -> tuple[float, float, float]:
+    """(seconds from the first stored status to the last, worker CPU and PostgreSQL CPU in
+    that time)."""
+    conn = await asyncpg.connect(db.url)
+    try:
+        deadline = time.perf_counter() + limit_seconds
+        while await count_remote_statuses(conn) == 0:
+            if time.perf_counter() > deadline:
+                raise SystemExit("the worker stored nothing")
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        cpu, pg = cpu_seconds(worker_pid), postgres_cpu_seconds(db.workdir)
+        while await count_remote_statuses(conn) < expected:
+            if time.perf_counter() > deadline:
+                raise SystemExit("the worker did not finish in time")
+            await asyncio.sleep(0.02)
+        return (
+            time.perf_counter() - started,
+            cpu_seconds(worker_pid) - cpu,
+            postgres_cpu_seconds(db.workdir) - pg,
+        )
+    finally:
+        await conn.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activities", type=int, default=5000)
@@ -408,11 +508,15 @@ def main() -> int:
     parser.add_argument("--duplicate-share", type=float, default=0.02)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--separate-worker", action="store_true")
+    parser.add_argument(
+        "--phases", action="store_true", help="time accepting and draining apart (diagnosis)"
+    )
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE", help="profile the server (collapsed stacks)")
-    return run(parser.parse_args())
+    args = parser.parse_args()
+    return run_phases(args) if args.phases else run(args)
 
 
 if __name__ == "__main__":
