@@ -477,11 +477,12 @@ class Publisher:
     # --- polls ------------------------------------------------------------------------------
 
     async def _poll_voted(self, conn: Connection, event: DomainEvent) -> list[Outgoing]:
-        """A local vote: on a peer's poll it goes to the poll's author, one Create{Note} per
-        chosen option; on our own poll the new counts go out as for a remote vote."""
+        """A local vote on a peer's poll goes to the poll's author, one Create{Note} per chosen
+        option. A vote on our own poll sends nothing itself: its new counts go out debounced,
+        as `poll.updated` (fediverse/polls.py)."""
         payload = event.payload
         if payload.get("poll_is_local"):
-            return await self._poll_updated(conn, event)
+            return []
         voter = await _local_account(conn, payload.get("account_id"))
         author_id = _int(payload, "poll_account_id")
         question_uri = payload.get("status_uri")
@@ -512,8 +513,9 @@ class Publisher:
         ]
 
     async def _poll_updated(self, conn: Connection, event: DomainEvent) -> list[Outgoing]:
-        """Our poll's counts changed (or it ended): Update{Question} to the author's followers
-        and the remote voters (Mastodon's DistributePollUpdateWorker)."""
+        """Our poll's counts changed (at most once per poll every few minutes, see
+        fediverse/polls.py) or it ended: Update{Question} to the author's followers and the
+        remote voters (Mastodon's DistributePollUpdateWorker)."""
         found = await self._local_status(conn, event.payload.get("status_id"))
         if found is None:
             return []

@@ -1,7 +1,10 @@
 """Polls: created with a status, voted on by those who may see it, closed when they expire.
 
 Limits and error wording follow Mastodon (PollValidator, VoteValidator). Votes record a
-`poll.voted` domain event so that federation can send them to a remote poll's server.
+`poll.voted` domain event so that federation can send them to a remote poll's server. New counts
+of our own polls reach peers debounced, as in Mastodon (DistributePollUpdateWorker 3 minutes
+after a vote, unique until it runs): a vote schedules one `poll.updated` per poll, recorded by
+the timed work when due; a poll that ends sends its `poll.closed` at once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ MIN_EXPIRATION_SECONDS = 300
 MAX_EXPIRATION_SECONDS = 2_629_746
 # Polls closed per call of close_expired_polls; the loop calls again while there are more.
 CLOSE_BATCH = 100
+# Peers hear of our polls' new counts at most this often (Mastodon: 3.minutes in VoteService).
+UPDATE_DELAY = timedelta(minutes=3)
+# Due Updates taken per call of distribute_due_poll_updates; the loop calls again for more.
+UPDATE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -172,9 +179,13 @@ async def vote(
         conn, poll_id=poll.id, account_id=voter.id, choices=wanted, vote_ids=vote_ids
     )
     await poll_store.add_to_tallies(conn, poll_id=poll.id, choices=wanted, new_voter=not previous)
+    if status.local and not status.local_only:
+        await poll_store.insert_update_schedule(conn, poll_id=poll.id, due_at=now + UPDATE_DELAY)
+    # Only a vote on a peer's poll is sent as such; our own poll's counts go out debounced.
     await events.record(
         conn,
         "poll.voted",
+        for_publisher=not status.local,
         poll_id=poll.id,
         status_id=status.id,
         status_uri=status.uri,
@@ -265,9 +276,20 @@ async def record_remote_vote(
     await poll_store.add_to_tallies(
         conn, poll_id=locked.id, choices=[choice], new_voter=not previous
     )
-    # Our Question's counts changed: federation sends an Update to the voters' servers.
-    await events.record(conn, "poll.updated", poll_id=locked.id, status_id=status_id)
+    # Our Question's counts changed: an Update goes to the voters' servers, debounced.
+    await poll_store.insert_update_schedule(conn, poll_id=locked.id, due_at=now + UPDATE_DELAY)
     return True
+
+
+async def distribute_due_poll_updates(conn: Connection, now: datetime) -> int:
+    """Record `poll.updated` for each of our polls whose debounced Update is due by `now` (the
+    publisher then renders the counts as they are). Returns how many (at most UPDATE_BATCH)."""
+    due = await poll_store.claim_due_updates(conn, now=now, limit=UPDATE_BATCH)
+    for update in due:
+        await events.record(
+            conn, "poll.updated", poll_id=update.poll_id, status_id=update.status_id
+        )
+    return len(due)
 
 
 async def _notify_poll_ended(conn: Connection, *, recipient_id: int, poll: Poll) -> None:
@@ -296,5 +318,7 @@ async def close_expired_polls(conn: Connection, now: datetime) -> int:
         for recipient_id in dict.fromkeys(recipients):
             await _notify_poll_ended(conn, recipient_id=recipient_id, poll=poll)
         await poll_store.mark_closed(conn, poll_id=poll.id, now=now)
+        # The final counts go out now; a pending debounced Update would only repeat them.
+        await poll_store.delete_update_schedule(conn, poll_id=poll.id)
         await events.record(conn, "poll.closed", poll_id=poll.id, status_id=poll.status_id)
     return len(closed)

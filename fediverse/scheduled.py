@@ -2,7 +2,7 @@
 
 Rules follow Mastodon: at least five minutes ahead, at most 300 pending per account and 25 on
 any one day. `publish_due_scheduled` posts the due ones; `run_timed_work` is the loop that the
-app's background runs, which also closes expired polls.
+app's background runs, which also closes expired polls and sends their debounced Updates.
 """
 
 from __future__ import annotations
@@ -214,13 +214,18 @@ async def run_timed_work(
     interval_seconds: float = TIMED_WORK_INTERVAL_SECONDS,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Until `stop` is set: close ended polls and post due statuses, every `interval_seconds`."""
+    """Until `stop` is set: close ended polls, send the polls' due (debounced) Updates and post
+    due statuses, every `interval_seconds`."""
     while not stop.is_set():
         try:
             now = clock()
             while True:
                 async with database.transaction() as conn:
                     if await polls.close_expired_polls(conn, now) < polls.CLOSE_BATCH:
+                        break
+            while True:
+                async with database.transaction() as conn:
+                    if await polls.distribute_due_poll_updates(conn, now) < polls.UPDATE_BATCH:
                         break
             await publish_due_scheduled(database, now, ctx)
         except Exception:  # a task boundary: log and keep the loop alive

@@ -1,10 +1,12 @@
 """Polls and direct conversations between complete instances (tests/fakes/world.py): a local
 poll goes out as a Question, votes travel as Mastodon sends them (Create{Note} with `name`,
-addressed to the poll's author), counts come back as Update{Question}; remote direct posts
+addressed to the poll's author), counts come back as Update{Question}, debounced as Mastodon
+does (at most one per poll every 3 minutes; at once when the poll ends); remote direct posts
 join the local participants' conversations."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +18,10 @@ import pytest
 
 from federation.ingest import poll_of as parse_question_poll
 from fediverse.polls import close_expired_polls
-from tests.fakes.world import World
+from fediverse.scheduled import run_timed_work
+from tests.fakes.world import Instance, World
 from tests.test_federation_world import Member, following, member
+from web.mastodon_api.statuses import posting_context_for
 
 
 @pytest.fixture
@@ -32,11 +36,33 @@ def delivered(world: World, domain: str, kind: str) -> list[dict[str, Any]]:
     return [a for a in activities if a.get("type") == kind]
 
 
-async def post_poll(author: Member, options: list[str], *, multiple: bool = False) -> Any:
+async def timed_work_pass(instance: Instance) -> None:
+    """One pass of the background loop for timed work (fediverse/scheduled.py: polls that ended,
+    debounced poll Updates, due posts) at the instance's clock."""
+    stop = asyncio.Event()
+
+    def now() -> datetime:
+        stop.set()  # the loop finishes the pass it is starting, then ends
+        return instance.clock()
+
+    await run_timed_work(instance.database, posting_context_for(instance.state), stop, clock=now)
+
+
+async def pass_time(world: World, delta: timedelta) -> None:
+    """Move every clock on by `delta`, run each instance's timed work, let deliveries land."""
+    world.advance(delta)
+    for instance in world.instances.values():
+        await timed_work_pass(instance)
+    await world.settle()
+
+
+async def post_poll(
+    author: Member, options: list[str], *, multiple: bool = False, expires_in: int = 3600
+) -> Any:
     data: dict[str, Any] = {
         "status": "Lunch?",
         "poll[options][]": options,
-        "poll[expires_in]": "3600",
+        "poll[expires_in]": str(expires_in),
         "poll[multiple]": "true" if multiple else "false",
     }
     return await author.ok("POST", "/api/v1/statuses", data=data)
@@ -106,7 +132,9 @@ async def test_a_local_poll_goes_out_as_a_question_and_counts_a_remote_vote(worl
     assert await alice.ok("GET", f"/api/v1/accounts/{bob_on_a['id']}/statuses") == []
     assert await alice.notifications("mention") == []
 
-    # The new counts went back to b.test as an Update of the Question.
+    # The new counts go back to b.test as an Update of the Question, 3 minutes later.
+    assert delivered(world, "b.test", "Update") == []
+    await pass_time(world, timedelta(minutes=3, seconds=1))
     [update] = delivered(world, "b.test", "Update")
     assert update["object"]["type"] == "Question"
     assert update["object"]["oneOf"][1]["replies"]["totalItems"] == 1
@@ -118,6 +146,7 @@ async def test_a_local_poll_goes_out_as_a_question_and_counts_a_remote_vote(worl
     await carol.ok("POST", f"/api/v1/polls/{status['poll']['id']}/votes", data={"choices[]": "0"})
     await world.settle()
     assert counts(await poll_of(alice, status)) == ([1, 1], 2)
+    await pass_time(world, timedelta(minutes=3, seconds=1))
     assert counts(await poll_of(bob, status)) == ([1, 1], 2)
 
 
@@ -145,9 +174,10 @@ async def test_a_local_user_votes_in_a_remote_multiple_choice_poll(world: World)
     # Counted once per option, one voter, by the poll's own server...
     on_b = await poll_of(bob, status)
     assert counts(on_b) == ([1, 0, 1], 1)
-    # ...whose Update{Question} (sent to the remote voter, once per counted vote) is what
-    # a.test now shows.
-    update = delivered(world, "a.test", "Update")[-1]
+    # ...whose one Update{Question} (sent to the remote voter 3 minutes after the votes) is
+    # what a.test now shows.
+    await pass_time(world, timedelta(minutes=3, seconds=1))
+    [update] = delivered(world, "a.test", "Update")
     assert [o["replies"]["totalItems"] for o in update["object"]["anyOf"]] == [1, 0, 1]
     on_a = await poll_of(alice, status)
     assert counts(on_a) == ([1, 0, 1], 1)
@@ -198,6 +228,100 @@ async def test_an_ended_poll_is_sent_as_closed(world: World) -> None:
     [update] = delivered(world, "b.test", "Update")
     assert update["object"]["closed"] == update["object"]["endTime"]
     assert update["object"]["endTime"] == status["poll"]["expires_at"][:19] + "Z"
+
+
+# --- debounced Updates (Mastodon's DistributePollUpdateWorker) ------------------------------
+
+
+async def vote_from(voter: Member, status: dict[str, Any], choice: int) -> dict[str, Any]:
+    """`voter` votes in `status`'s poll on their own instance; the answer is the poll there."""
+    copy = await voter.local_copy(status) if voter.instance.domain not in status["uri"] else status
+    poll_id = copy["poll"]["id"]
+    return await voter.ok("POST", f"/api/v1/polls/{poll_id}/votes", data={"choices[]": choice})  # type: ignore[no-any-return]
+
+
+def question_counts(update: dict[str, Any]) -> tuple[list[int], int]:
+    question = update["object"]
+    options = question.get("oneOf") or question.get("anyOf")
+    return [o["replies"]["totalItems"] for o in options], question["votersCount"]
+
+
+async def test_votes_within_three_minutes_send_one_update_with_the_final_counts(
+    world: World,
+) -> None:
+    alice = await member(world["a.test"], "alice")
+    carol = await member(world["a.test"], "carol")
+    bob = await member(world["b.test"], "bob")
+    dave = await member(world["b.test"], "dave")
+    erin = await member(world["b.test"], "erin")
+    await following(world, bob, alice)
+    status = await post_poll(alice, ["soup", "salad", "chips"])
+    await world.settle()
+    world.clear_requests()
+
+    await vote_from(bob, status, 1)
+    await world.settle()
+    # The API here shows every vote at once: only federation waits.
+    voted = await vote_from(carol, status, 0)
+    assert counts(voted) == ([1, 1, 0], 2)
+    await world.settle()
+    await pass_time(world, timedelta(minutes=1))
+    await vote_from(dave, status, 1)
+    await world.settle()
+    assert counts(await poll_of(alice, status)) == ([1, 2, 0], 3)
+    shown = await alice.ok("GET", f"/api/v1/statuses/{status['id']}")
+    assert [o["votes_count"] for o in shown["poll"]["options"]] == [1, 2, 0]
+    assert len(delivered(world, "a.test", "Create")) == 2  # the two remote votes
+    assert delivered(world, "b.test", "Update") == []
+
+    # Two minutes after the first vote: still nothing; just past three: one Update.
+    await pass_time(world, timedelta(minutes=1, seconds=50))
+    assert delivered(world, "b.test", "Update") == []
+    await pass_time(world, timedelta(seconds=15))
+    [update] = delivered(world, "b.test", "Update")
+    assert update["object"]["id"] == status["uri"]
+    assert question_counts(update) == ([1, 2, 0], 3)
+    assert counts(await poll_of(bob, status)) == ([1, 2, 0], 3)
+    await pass_time(world, timedelta(minutes=10))
+    assert len(delivered(world, "b.test", "Update")) == 1
+
+    # A later vote starts a new wait, and a new Update follows it.
+    await vote_from(erin, status, 2)
+    await world.settle()
+    assert counts(await poll_of(alice, status)) == ([1, 2, 1], 4)
+    await pass_time(world, timedelta(minutes=2))
+    assert len(delivered(world, "b.test", "Update")) == 1
+    await pass_time(world, timedelta(minutes=1, seconds=1))
+    first, second = delivered(world, "b.test", "Update")
+    assert second["id"] != first["id"]
+    assert question_counts(second) == ([1, 2, 1], 4)
+    assert counts(await poll_of(erin, status)) == ([1, 2, 1], 4)
+
+
+async def test_a_poll_that_ends_sends_its_final_update_at_once(world: World) -> None:
+    alice = await member(world["a.test"], "alice")
+    bob = await member(world["b.test"], "bob")
+    await following(world, bob, alice)
+    status = await post_poll(alice, ["soup", "salad"], expires_in=300)
+    await world.settle()
+    world.clear_requests()
+
+    # Bob's vote is counted 4 minutes in: its Update would be due at 7, the poll ends at 5.
+    await pass_time(world, timedelta(minutes=4))
+    await vote_from(bob, status, 0)
+    await world.settle()
+    assert counts(await poll_of(alice, status)) == ([1, 0], 1)
+    assert delivered(world, "b.test", "Update") == []
+
+    await pass_time(world, timedelta(minutes=1, seconds=1))
+    [update] = delivered(world, "b.test", "Update")
+    assert update["object"]["closed"] == update["object"]["endTime"]
+    assert question_counts(update) == ([1, 0], 1)
+    assert counts(await poll_of(bob, status)) == ([1, 0], 1)
+
+    # The pending debounced Update was dropped with the close: nothing repeats it.
+    await pass_time(world, timedelta(minutes=5))
+    assert len(delivered(world, "b.test", "Update")) == 1
 
 
 # --- conversations --------------------------------------------------------------------------

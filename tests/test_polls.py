@@ -11,7 +11,12 @@ from mastodon import Mastodon
 
 from fediverse import ids
 from fediverse.config import Settings, load_settings
-from fediverse.polls import close_expired_polls, record_remote_vote, store_remote_poll
+from fediverse.polls import (
+    close_expired_polls,
+    distribute_due_poll_updates,
+    record_remote_vote,
+    store_remote_poll,
+)
 from fediverse.storage import accounts as account_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
@@ -449,9 +454,24 @@ async def test_remote_votes_count_once_and_only_inside_the_audience(
     assert internal_vote is False
     poll = (await client.get(f"/api/v1/polls/{public['poll']['id']}", headers=alice.headers)).json()
     assert [o["votes_count"] for o in poll["options"]] == [0, 1, 0]
+    # Federation hears of the new counts once, debounced: a schedule row, no event yet.
     async with database.connection() as conn:
-        kinds = await conn.fetch("SELECT kind FROM domain_events WHERE kind = 'poll.updated'")
-    assert len(kinds) == 1
+        updated = await conn.fetch("SELECT payload FROM domain_events WHERE kind = 'poll.updated'")
+        pending = await conn.fetch("SELECT poll_id, due_at FROM poll_update_schedule")
+    assert updated == []
+    assert [(str(r["poll_id"]), r["due_at"]) for r in pending] == [
+        (public["poll"]["id"], now + timedelta(minutes=3))
+    ]
+    async with database.transaction() as conn:
+        early = await distribute_due_poll_updates(conn, now + timedelta(minutes=2))
+        due = await distribute_due_poll_updates(conn, now + timedelta(minutes=3))
+        again = await distribute_due_poll_updates(conn, now + timedelta(minutes=4))
+        updated = await conn.fetch("SELECT payload FROM domain_events WHERE kind = 'poll.updated'")
+        left = await conn.fetchval("SELECT count(*) FROM poll_update_schedule")
+    assert (early, due, again, left) == (0, 1, 0, 0)
+    assert [(str(r["payload"]["poll_id"]), str(r["payload"]["status_id"])) for r in updated] == [
+        (public["poll"]["id"], public["id"])
+    ]
 
 
 async def test_a_remote_question_is_stored_and_its_counts_follow_its_server(

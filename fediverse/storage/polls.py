@@ -201,3 +201,48 @@ async def list_remote_voter_ids(conn: Connection, *, poll_id: int) -> list[int]:
         poll_id,
     )
     return [row["account_id"] for row in rows]
+
+
+# --- the debounced Update of our polls' counts (poll_update_schedule) ---------------------
+
+
+@dataclass(frozen=True)
+class DuePollUpdate:
+    poll_id: int
+    status_id: int
+
+
+async def insert_update_schedule(conn: Connection, *, poll_id: int, due_at: datetime) -> None:
+    """Schedule the poll's Update unless one is already pending: the first vote of a quiet
+    spell sets the time, later ones ride along (Mastodon's `unique: :until_executed`)."""
+    await conn.execute(
+        "INSERT INTO poll_update_schedule (poll_id, due_at) VALUES ($1, $2) "
+        "ON CONFLICT (poll_id) DO NOTHING",
+        poll_id,
+        due_at,
+    )
+
+
+async def delete_update_schedule(conn: Connection, *, poll_id: int) -> None:
+    await conn.execute("DELETE FROM poll_update_schedule WHERE poll_id = $1", poll_id)
+
+
+async def claim_due_updates(conn: Connection, *, now: datetime, limit: int) -> list[DuePollUpdate]:
+    """Take (delete) the pending Updates due by `now`, SKIP LOCKED so workers never collide;
+    a rollback puts them back."""
+    rows = await conn.fetch(
+        """
+        WITH due AS (
+            SELECT poll_id FROM poll_update_schedule WHERE due_at <= $1
+            ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        ), taken AS (
+            DELETE FROM poll_update_schedule s USING due WHERE s.poll_id = due.poll_id
+            RETURNING s.poll_id
+        )
+        SELECT p.id AS poll_id, p.status_id FROM taken JOIN polls p ON p.id = taken.poll_id
+        ORDER BY p.id
+        """,
+        now,
+        limit,
+    )
+    return [DuePollUpdate(poll_id=row["poll_id"], status_id=row["status_id"]) for row in rows]
