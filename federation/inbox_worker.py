@@ -4,14 +4,16 @@ Several lanes run at once. Each lane claims a group of due activities inside the
 that applies them (row locks and a per-actor advisory lock, no lease written:
 `fediverse.storage.inbox_activities.claim_group`), applies them in the order received, marks them
 processed and commits: one commit per group, and a killed worker's rows are simply due again.
-One actor's activities are never applied concurrently, so a Create comes before its Delete.
+One actor's activities are never applied concurrently, and while they apply they apply in the
+order received, so a Create comes before its Delete. An activity that fails and is retried
+later does not hold back its actor's later ones (nor does Mastodon, which orders nothing).
 
 A group is first applied straight through inside one savepoint. If any activity does not
 simply apply (ignored, rejected, failed, or it needs a fetch), that attempt is rolled back and
 the group redone with a savepoint per activity. An activity that would fetch from the network
 is never applied inside the group (no transaction stays open across a fetch): the activities
 before it commit, it is leased and applied on its own with fetching, and its actor's later
-activities wait for it.
+activities wait for it (until it is done, or its lease runs out if the worker died).
 """
 
 from __future__ import annotations
@@ -135,20 +137,50 @@ class InboxWorker:
         """One group: claim, apply, mark, commit; then the activity that needs a fetch, if one
         stopped the group. Returns how many activities were claimed."""
         now = self.clock()
+        deferred: InboxActivity | None = None
         async with self.database.transaction() as conn:
             items = await store.claim_group(conn, now=now, limit=self.group_size)
             if not items:
                 return 0
-            # One policy snapshot for the group: the same rules decide all of it.
-            policy = await federation_rules.load_snapshot(conn, now=now)
-            deferred = None
-            if not (self.optimistic and await self._apply_straight(conn, items, policy)):
-                deferred = await self._apply_carefully(conn, items, policy)
-            if deferred is not None:
-                await store.lease_for_fetch(conn, row_id=deferred.id, lease_until=now + LEASE)
+            try:
+                async with conn.transaction():  # a savepoint: the claim survives a failure
+                    deferred = await self._apply_group(conn, items, now)
+            except Exception as exc:
+                # A failure outside any one activity's savepoint (a statement of the group's
+                # own). Each activity counts a try and backs off, recorded while the group's
+                # locks are still held, so a group that keeps failing does not come straight
+                # back forever. (If the connection itself is lost, the rows are due again.)
+                log.exception("inbox group of %d failed", len(items))
+                error = f"group failed: {exc.__class__.__name__}: {exc}"
+                for item in items:
+                    await self._record_failure(conn, item, error, self.clock())
+                deferred = None
         if deferred is not None:
             await self.process(deferred)
         return len(items)
+
+    async def _apply_group(
+        self, conn: Connection, items: list[InboxActivity], now: datetime
+    ) -> InboxActivity | None:
+        """Apply and mark a claimed group; returns the activity to apply on its own with
+        fetching (leased here), if one stopped the group."""
+        # One policy snapshot for the group: the same rules decide all of it.
+        policy = await federation_rules.load_snapshot(conn, now=now)
+        if self.optimistic and await self._apply_straight(conn, items, policy):
+            return None
+        deferred = await self._apply_carefully(conn, items, policy)
+        if deferred is None:
+            return None
+        if deferred.attempts >= self.max_attempts:
+            # Leased that often and never finished (its worker died each time).
+            await store.mark_processed(
+                conn, row_id=deferred.id, now=now, note="gave up: never finished"
+            )
+            return None
+        await store.lease_for_fetch(
+            conn, row_id=deferred.id, lease_until=now + LEASE, attempts=deferred.attempts + 1
+        )
+        return deferred
 
     def _context(self, conn: Connection, policy: PolicySnapshot) -> IngestContext:
         return IngestContext(
@@ -242,14 +274,17 @@ class InboxWorker:
     async def _record_failure(
         self, conn: Connection, item: InboxActivity, error: str, now: datetime
     ) -> None:
-        if item.attempts + 1 >= self.max_attempts:
+        """This try of `item` (claimed with `item.attempts` tries before it) failed."""
+        attempts = item.attempts + 1
+        if attempts >= self.max_attempts:
             await store.mark_processed(conn, row_id=item.id, now=now, note=f"gave up: {error}")
         else:
             await store.reschedule(
                 conn,
                 row_id=item.id,
-                next_attempt_at=now + backoff(item.attempts + 1, self._rng),
+                next_attempt_at=now + backoff(attempts, self._rng),
                 error=error,
+                attempts=attempts,
             )
 
     async def run_forever(self, stop: asyncio.Event, *, idle_poll: float = 5.0) -> None:

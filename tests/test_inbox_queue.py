@@ -10,11 +10,20 @@ from typing import Any
 
 import pytest
 
+from federation import inbox_worker
 from federation.activitystreams import PUBLIC
 from fediverse.config import Settings
 from fediverse.storage import inbox_activities as store
 from fediverse.storage.database import Database
-from tests.inbox_peers import FakePeers, deliver, enqueue, known_account, note, wrap
+from tests.inbox_peers import (
+    FakePeers,
+    deliver,
+    enqueue,
+    known_account,
+    make_worker,
+    note,
+    wrap,
+)
 
 ANN = "https://one.example/users/ann"
 BEN = "https://two.example/users/ben"
@@ -60,7 +69,9 @@ async def test_a_lease_for_a_fetch_holds_back_that_actor_until_it_runs_out(
     now = _later()
     async with database.transaction() as conn:
         first = (await store.claim_group(conn, now=now, limit=1))[0]
-        await store.lease_for_fetch(conn, row_id=first.id, lease_until=now + timedelta(minutes=5))
+        await store.lease_for_fetch(
+            conn, row_id=first.id, lease_until=now + timedelta(minutes=5), attempts=1
+        )
     async with database.transaction() as conn:
         assert await _claimed_actors(conn, limit=10) == [BEN]
     # The worker that held the lease died: once it runs out, Ann's activities come due in order.
@@ -116,3 +127,71 @@ async def test_a_reply_that_needs_its_parent_fetched_keeps_its_actor_in_order(
         uris = {row["uri"] for row in await conn.fetch("SELECT uri FROM statuses")}
     assert uris == {parent["id"], f"{BEN}/statuses/1", f"{BEN}/statuses/2"}
     assert parent["id"] in peers.requests
+
+
+async def test_two_lanes_share_a_small_queue(database: Database) -> None:
+    """Each claim tries actor locks only on the rows it walks to: with a short queue (where a
+    plain query would sort every due row first) a second lane still gets work."""
+    actors = [f"https://many{index}.example/users/someone" for index in range(30)]
+    for actor in actors:
+        await enqueue(database, wrap("Create", actor, note(actor, 1)))
+    async with database.connection() as conn:
+        await conn.execute("ANALYZE inbox_activities")  # real statistics: a small table
+    async with database.transaction() as first, database.transaction() as second:
+        one = await _claimed_actors(first, limit=5)
+        other = await _claimed_actors(second, limit=5)
+        held = await first.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+    assert one == actors[:5] and other == actors[5:10]
+    assert held == 5
+
+
+async def test_a_group_that_fails_as_a_whole_counts_a_try_and_backs_off(
+    database: Database, settings: Settings, peers: FakePeers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await known_account(database, peers, ANN)
+    for number in (1, 2):
+        await enqueue(database, wrap("Create", ANN, note(ANN, number)))
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(inbox_worker.store, "mark_processed_many", broken)
+    worker = make_worker(database, peers, settings)
+    assert await worker.run_once() == 2
+    async with database.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT attempts, next_attempt_at, processed_at, last_error FROM inbox_activities"
+        )
+        statuses = await conn.fetchval("SELECT count(*) FROM statuses")
+    assert statuses == 0  # rolled back with the group
+    assert [row["attempts"] for row in rows] == [1, 1]
+    assert all(row["processed_at"] is None for row in rows)
+    assert all(row["next_attempt_at"] > datetime.now(UTC) for row in rows)
+    assert all("group failed" in row["last_error"] for row in rows)
+    assert await worker.run_once() == 0  # backed off: not straight back
+    monkeypatch.undo()
+    later = make_worker(database, peers, settings)
+    later.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
+    assert await later.run_until_idle() == 2
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM statuses") == 2
+
+
+async def test_an_activity_whose_worker_never_finishes_is_given_up(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    """Each lease for a fetch counts a try; one leased as often as the limit allows (its
+    worker died every time) is given up rather than leased forever."""
+    await known_account(database, peers, ANN)
+    parent = peers.serve(note(CAL, 7))
+    await enqueue(database, wrap("Create", ANN, note(ANN, 8, inReplyTo=parent["id"])))
+    async with database.transaction() as conn:
+        await conn.execute("UPDATE inbox_activities SET attempts = $1", inbox_worker.MAX_ATTEMPTS)
+    await make_worker(database, peers, settings).run_until_idle()
+    async with database.connection() as conn:
+        row = await conn.fetchrow("SELECT processed_at, last_error FROM inbox_activities")
+        statuses = await conn.fetchval("SELECT count(*) FROM statuses")
+    assert row["processed_at"] is not None and row["last_error"] == "gave up: never finished"
+    assert statuses == 0

@@ -27,6 +27,7 @@ _COLUMNS = """
     id, activity_id, actor_uri, activity_type, payload, received_at, processed_at, attempts,
     next_attempt_at, last_error
 """
+_A_COLUMNS = ", ".join(f"a.{name.strip()}" for name in _COLUMNS.split(","))
 
 
 async def insert_activity(
@@ -77,42 +78,91 @@ ACTOR_LOCKS = 7_004_001
 
 
 async def claim_group(conn: Connection, *, now: datetime, limit: int) -> list[InboxActivity]:
-    """Lock up to `limit` due activities for the transaction `conn` is in, in the order
-    received, and with them every due activity of the same actors that fits.
+    """Lock up to `limit` due activities for the transaction `conn` is in, oldest first.
 
     Nothing is written: the rows stay locked until the caller commits (marking them processed
     or rescheduled) or rolls back (a killed worker's rows are simply due again). An actor is
-    claimed by one transaction at a time (an advisory lock per actor), so one actor's activities
-    never run concurrently and a Create is applied before its Delete. An actor with an
-    activity leased for a fetch (`lease_for_fetch`) waits until that one is done.
+    claimed by one transaction at a time (an advisory lock per actor, held to the end of the
+    transaction), so one actor's activities never run concurrently and, while they apply, in
+    the order received. An actor with an activity leased for a fetch (`lease_for_fetch`) is
+    left alone until that one is done.
+
+    The pending index is walked one row at a time (a recursive query), trying each row's actor
+    lock, until `limit` rows are won: a lock is only ever tried on a row the walk reaches, so a
+    claim never locks out actors it does not return, whatever plan a small queue would get.
     """
     rows = await conn.fetch(
         f"""
-        SELECT {_COLUMNS} FROM inbox_activities AS a
-        WHERE a.processed_at IS NULL AND a.next_attempt_at <= $1
-          AND NOT EXISTS (
-              SELECT 1 FROM inbox_activities AS leased
-              WHERE leased.actor_uri = a.actor_uri AND leased.leased_until IS NOT NULL
-                AND leased.processed_at IS NULL AND leased.leased_until > $1)
-          AND pg_try_advisory_xact_lock($3, hashtext(a.actor_uri))
+        WITH RECURSIVE walk (id, next_attempt_at, actor_uri, won, taken, steps) AS (
+            (SELECT id, next_attempt_at, actor_uri,
+                    pg_try_advisory_xact_lock($3, hashtext(actor_uri)), 0, 1
+             FROM inbox_activities
+             WHERE processed_at IS NULL AND next_attempt_at <= $1
+             ORDER BY next_attempt_at, id
+             LIMIT 1)
+            UNION ALL
+            (SELECT following.id, following.next_attempt_at, following.actor_uri,
+                    pg_try_advisory_xact_lock($3, hashtext(following.actor_uri)),
+                    walk.taken + walk.won::int, walk.steps + 1
+             FROM walk CROSS JOIN LATERAL (
+                 SELECT id, next_attempt_at, actor_uri FROM inbox_activities
+                 WHERE processed_at IS NULL AND next_attempt_at <= $1
+                   AND (next_attempt_at, id) > (walk.next_attempt_at, walk.id)
+                 ORDER BY next_attempt_at, id
+                 LIMIT 1
+             ) AS following
+             WHERE walk.taken + walk.won::int < $2 AND walk.steps < $4)
+        )
+        SELECT {_A_COLUMNS}
+        FROM walk JOIN inbox_activities AS a ON a.id = walk.id
+        WHERE walk.won
+          AND a.processed_at IS NULL AND a.next_attempt_at <= $1
+          AND (a.leased_until IS NULL OR a.leased_until <= $1)
         ORDER BY a.next_attempt_at, a.id
-        LIMIT $2
         FOR UPDATE OF a SKIP LOCKED
         """,
         now,
         limit,
         ACTOR_LOCKS,
+        limit * 8,  # rows walked at most: other lanes' actors are passed over, not waited for
     )
-    return sorted((InboxActivity(**dict(row)) for row in rows), key=lambda item: item.id)
+    claimed = [InboxActivity(**dict(row)) for row in rows]
+    if claimed:
+        # Checked in a statement of its own, after the actor locks are held: its snapshot sees
+        # a lease that another lane committed while the walk ran (the walk's own snapshot may
+        # not), and no new lease can appear for these actors while we hold their locks.
+        waiting = await _actors_with_live_leases(
+            conn, actors=sorted({item.actor_uri for item in claimed}), now=now
+        )
+        claimed = [item for item in claimed if item.actor_uri not in waiting]
+    return sorted(claimed, key=lambda item: item.id)
 
 
-async def lease_for_fetch(conn: Connection, *, row_id: int, lease_until: datetime) -> None:
+async def _actors_with_live_leases(
+    conn: Connection, *, actors: list[str], now: datetime
+) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT actor_uri FROM inbox_activities "
+        "WHERE actor_uri = ANY($1::text[]) AND leased_until IS NOT NULL "
+        "AND processed_at IS NULL AND leased_until > $2",
+        actors,
+        now,
+    )
+    return {str(row["actor_uri"]) for row in rows}
+
+
+async def lease_for_fetch(
+    conn: Connection, *, row_id: int, lease_until: datetime, attempts: int
+) -> None:
     """Set one claimed activity aside to apply outside the transaction (it must fetch first);
-    its actor's later activities wait for it. If the worker dies, the lease runs out."""
+    its actor's later activities wait for it. The try is counted now (`attempts`), so an
+    activity whose worker keeps dying gives up in the end; if the worker dies, the lease runs
+    out and the activity comes due again."""
     await conn.execute(
-        "UPDATE inbox_activities SET leased_until = $2 WHERE id = $1",
+        "UPDATE inbox_activities SET leased_until = $2, attempts = $3 WHERE id = $1",
         row_id,
         lease_until,
+        attempts,
     )
 
 
@@ -146,15 +196,16 @@ async def mark_processed_many(
 
 
 async def reschedule(
-    conn: Connection, *, row_id: int, next_attempt_at: datetime, error: str
+    conn: Connection, *, row_id: int, next_attempt_at: datetime, error: str, attempts: int
 ) -> None:
-    """A failed attempt: counted, and tried again at `next_attempt_at`."""
+    """A failed attempt, `attempts` in all so far: tried again at `next_attempt_at`."""
     await conn.execute(
         "UPDATE inbox_activities SET next_attempt_at = $2, last_error = $3, leased_until = NULL, "
-        "attempts = attempts + 1 WHERE id = $1",
+        "attempts = $4 WHERE id = $1",
         row_id,
         next_attempt_at,
         error,
+        attempts,
     )
 
 
