@@ -11,9 +11,10 @@ later does not hold back its actor's later ones (nor does Mastodon, which orders
 A group is first applied straight through inside one savepoint. If any activity does not
 simply apply (ignored, rejected, failed, or it needs a fetch), that attempt is rolled back and
 the group redone with a savepoint per activity. An activity that would fetch from the network
-is never applied inside the group (no transaction stays open across a fetch): the activities
-before it commit, it is leased and applied on its own with fetching, and its actor's later
-activities wait for it (until it is done, or its lease runs out if the worker died).
+is never applied inside the group (a group's locks and connection never wait on a peer): the
+activities before it commit, it is leased and applied on its own in a transaction of its own
+that holds its actor's lock, and its actor's later activities wait for it (until it is done,
+or its lease runs out if the worker died).
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class InboxWorker:
         error: str
         try:
             async with self.database.transaction() as conn:
+                taken = await store.take_for_processing(
+                    conn, row_id=item.id, actor_uri=item.actor_uri
+                )
+                if not taken:
+                    return
                 ctx = IngestContext(
                     conn=conn, fetcher=self.client, urls=self.urls, now=self.clock()
                 )

@@ -4,6 +4,7 @@ must fetch first holds back only its own actor."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -195,3 +196,26 @@ async def test_an_activity_whose_worker_never_finishes_is_given_up(
         statuses = await conn.fetchval("SELECT count(*) FROM statuses")
     assert row["processed_at"] is not None and row["last_error"] == "gave up: never finished"
     assert statuses == 0
+
+
+async def test_an_activity_applied_on_its_own_waits_for_its_actor_and_is_never_applied_twice(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    await known_account(database, peers, ANN)
+    await enqueue(database, wrap("Create", ANN, note(ANN, 1)))
+    async with database.transaction() as conn:
+        item = (await store.claim_group(conn, now=_later(), limit=1))[0]
+    worker = make_worker(database, peers, settings)
+    async with database.transaction() as lane:  # a lane holding Ann's actor lock
+        await lane.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", store.ACTOR_LOCKS, ANN)
+        applying = asyncio.ensure_future(worker.process(item))
+        await asyncio.sleep(0.3)
+        assert not applying.done()
+    await applying
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM statuses") == 1
+        await conn.execute("DELETE FROM statuses")
+    # Its lease ran out and another worker applied it meanwhile: a late `process` does nothing.
+    await worker.process(item)
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM statuses") == 0

@@ -166,6 +166,17 @@ async def lease_for_fetch(
     )
 
 
+async def take_for_processing(conn: Connection, *, row_id: int, actor_uri: str) -> bool:
+    """For one activity applied on its own: wait for its actor's lock (held to the end of the
+    transaction, so no lane claims that actor meanwhile) and lock the row. False when it was
+    processed meanwhile (its lease ran out and another worker applied it)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", ACTOR_LOCKS, actor_uri)
+    processed = await conn.fetchrow(
+        "SELECT processed_at FROM inbox_activities WHERE id = $1 FOR UPDATE", row_id
+    )
+    return processed is not None and processed["processed_at"] is None
+
+
 async def mark_processed(
     conn: Connection, *, row_id: int, now: datetime, note: str | None = None
 ) -> None:
