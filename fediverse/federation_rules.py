@@ -340,9 +340,12 @@ async def _record_severance(
     *,
     now: datetime,
 ) -> None:
-    """Mastodon 4.3's record of what an admin's moderation cut: an event per domain (purged when
-    the domain is suspended, as its accounts are removed), and per local account its counts and
-    a `severed_relationships` notification that carries them."""
+    """Mastodon 4.3's record of what an admin's moderation cut: an event per domain, and per
+    local account its counts and a `severed_relationships` notification that carries them.
+
+    `purged` is always true: it tells apps whether the list of severed relationships can still
+    be downloaded (Mastodon's web app then links to /severed_relationships), and this server
+    keeps no such list."""
     event_ids: dict[str, int] = {}
     for (domain, account_id), (following, followers) in affected.items():
         if domain not in event_ids:
@@ -352,7 +355,7 @@ async def _record_severance(
                 event_id=event_ids[domain],
                 type="domain_block",
                 target_name=domain,
-                purged=snapshot.decide(domain).suspended,
+                purged=True,
                 now=now,
             )
         notification_id = ids.new_id()

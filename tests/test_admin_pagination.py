@@ -164,3 +164,28 @@ async def test_admin_lists_default_to_100_and_cap_the_limit_at_200(
     rest = await client.get(capped.links["next"]["url"], headers=headers)
     assert _ids(rest) == [made[0]]
     assert "next" not in rest.links
+
+
+async def test_a_negative_or_huge_limit_is_read_as_mastodon_reads_it(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """`limit.to_i.abs`, capped: -2 asks for two, a number past any integer for the most."""
+    alice = await make_staff(database, settings, "alice")
+    for number in range(3):
+        response = await client.post(
+            "/api/v1/statuses", json={"status": f"post {number}"}, headers=alice.headers
+        )
+        assert response.status_code == 200
+    two = await client.get(
+        f"/api/v1/accounts/{alice.account.id}/statuses?limit=-2", headers=alice.headers
+    )
+    huge = await client.get(
+        f"/api/v1/accounts/{alice.account.id}/statuses?limit=99999999999999999999999999",
+        headers=alice.headers,
+    )
+    assert two.status_code == 200 and len(two.json()) == 2
+    assert huge.status_code == 200 and len(huge.json()) == 3
+    bad = await client.get(
+        f"/api/v1/accounts/{alice.account.id}/statuses?limit=many", headers=alice.headers
+    )
+    assert bad.status_code == 422 and "error" in bad.json()

@@ -514,3 +514,30 @@ async def test_a_remote_question_is_stored_and_its_counts_follow_its_server(
         )
     assert event["poll_is_local"] is False
     assert event["status_uri"] == "https://remote.example/notes/1"
+
+
+async def test_a_vote_in_progress_holds_back_the_pending_update_until_it_commits(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """The debounced Update must not go out without a vote that is committing at that moment
+    (and then drop the pending row, so that vote would never be sent)."""
+    from fediverse.storage import polls as poll_store
+
+    alice = await make_staff(database, settings, "alice")
+    posted = await client.post(
+        "/api/v1/statuses",
+        json={"status": "lunch?", "poll": {"options": ["soup", "salad"], "expires_in": 3600}},
+        headers=alice.headers,
+    )
+    poll_id = int(posted.json()["poll"]["id"])
+    now = datetime.now(UTC)
+    async with database.transaction() as conn:
+        await poll_store.insert_update_schedule(conn, poll_id=poll_id, due_at=now)
+    later = now + timedelta(minutes=10)
+    async with database.transaction() as voting:
+        await poll_store.insert_update_schedule(voting, poll_id=poll_id, due_at=later)
+        async with database.transaction() as loop:
+            assert await poll_store.claim_due_updates(loop, now=later, limit=10) == []
+    async with database.transaction() as loop:
+        due = await poll_store.claim_due_updates(loop, now=later, limit=10)
+    assert [update.poll_id for update in due] == [poll_id]

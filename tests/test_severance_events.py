@@ -128,7 +128,7 @@ async def test_narrowing_to_an_allowlist_severs_per_domain_without_purging(
     assert sorted(events) == ["gone.example", "other.example"]
     for event in events.values():
         assert set(event) == EVENT_KEYS
-        assert event["type"] == "domain_block" and event["purged"] is False
+        assert event["type"] == "domain_block" and event["purged"] is True
     gone, other = events["gone.example"], events["other.example"]
     assert (gone["following_count"], gone["followers_count"]) == (1, 0)
     assert (other["following_count"], other["followers_count"]) == (0, 1)
@@ -161,7 +161,7 @@ async def test_removing_an_allow_in_allowlist_mode_notifies_with_the_event(
 
     [notification] = await severed_v1(client, alice)
     assert notification["event"]["target_name"] == "peer.example"
-    assert notification["event"]["purged"] is False
+    assert notification["event"]["purged"] is True
     assert (notification["event"]["following_count"], notification["event"]["followers_count"]) == (
         0,
         1,
@@ -183,3 +183,26 @@ async def test_other_notifications_carry_no_event(
     assert follow["type"] == "follow" and "event" not in follow
     assert [g["type"] for g in grouped["notification_groups"]] == ["follow"]
     assert "event" not in grouped["notification_groups"][0]
+
+
+async def test_a_severance_notification_without_its_event_is_left_out(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """Apps read `event` without a null check (Mastodon always sends one); a notification
+    recorded before events were kept is not shown rather than shown with `event: null`."""
+    from fediverse import ids
+    from fediverse.storage import notifications as notification_store
+
+    alice = await make_staff(database, settings, "alice")
+    async with database.transaction() as conn:
+        await notification_store.insert_notification(
+            conn,
+            notification_id=ids.new_id(),
+            account_id=alice.account.id,
+            from_account_id=alice.account.id,
+            type="severed_relationships",
+            status_id=None,
+            group_key=None,
+        )
+    assert await severed_v1(client, alice) == []
+    assert await severed_v2(client, alice) == []

@@ -48,14 +48,21 @@ def _cursor(params: Params, key: str) -> int | None:
 def parse_page(
     params: Params, *, default_limit: int = DEFAULT_LIMIT, max_limit: int = STATUSES_MAX_LIMIT
 ) -> PageRequest:
-    """The paging parameters; a limit outside 1..max_limit is clamped, as Mastodon does."""
-    limit = params.int("limit", default_limit)
+    """The paging parameters. As Mastodon does (`limit.to_i.abs`, capped), a negative limit
+    counts by its size and a large one is clamped to `max_limit`; 0 asks for one item."""
+    try:
+        limit = params.int("limit", default_limit)
+    except ValidationError:
+        raw = params.data.get("limit")
+        if not (isinstance(raw, str) and raw.strip().lstrip("+-").isdigit()):
+            raise
+        limit = max_limit  # a number beyond any integer column: as many as allowed
     assert limit is not None
     return PageRequest(
         max_id=_cursor(params, "max_id"),
         since_id=_cursor(params, "since_id"),
         min_id=_cursor(params, "min_id"),
-        limit=max(1, min(limit, max_limit)),
+        limit=max(1, min(abs(limit), max_limit)),
     )
 
 

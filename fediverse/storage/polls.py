@@ -215,9 +215,12 @@ class DuePollUpdate:
 async def insert_update_schedule(conn: Connection, *, poll_id: int, due_at: datetime) -> None:
     """Schedule the poll's Update unless one is already pending: the first vote of a quiet
     spell sets the time, later ones ride along (Mastodon's `unique: :until_executed`)."""
+    # DO UPDATE (to the same time) rather than DO NOTHING: the vote then holds the pending
+    # row's lock until it commits, so the loop cannot send the Update without this vote and
+    # drop the row meanwhile (it skips locked rows and takes this one on its next pass).
     await conn.execute(
         "INSERT INTO poll_update_schedule (poll_id, due_at) VALUES ($1, $2) "
-        "ON CONFLICT (poll_id) DO NOTHING",
+        "ON CONFLICT (poll_id) DO UPDATE SET due_at = poll_update_schedule.due_at",
         poll_id,
         due_at,
     )

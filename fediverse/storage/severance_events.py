@@ -63,7 +63,7 @@ async def insert_account_event(
 
 
 async def list_by_notification(
-    conn: Connection, *, notification_ids: list[int]
+    conn: Connection, *, notification_ids: list[int], account_id: int
 ) -> dict[int, AccountSeveranceEvent]:
     """The events the given notifications tell of, by notification id."""
     if not notification_ids:
@@ -74,8 +74,9 @@ async def list_by_notification(
                ae.followers_count, ae.following_count, e.created_at
         FROM account_relationship_severance_events ae
         JOIN relationship_severance_events e ON e.id = ae.relationship_severance_event_id
-        WHERE ae.notification_id = ANY($1::bigint[])
+        WHERE ae.notification_id = ANY($1::bigint[]) AND ae.account_id = $2
         """,
         notification_ids,
+        account_id,
     )
     return {int(row["notification_id"]): AccountSeveranceEvent(**dict(row)) for row in rows}

@@ -57,13 +57,21 @@ def render_severance_event(event: AccountSeveranceEvent | None) -> dict[str, Any
 
 
 async def severance_events_of(
-    conn: Connection, notifications: list[Notification]
+    conn: Connection, notifications: list[Notification], recipient_id: int
 ) -> dict[int, AccountSeveranceEvent]:
-    """The events of the `severed_relationships` notifications among these, by their id."""
+    """The events of the `severed_relationships` notifications among these, by their id (the
+    recipient's own figures only)."""
     return await severance_store.list_by_notification(
         conn,
         notification_ids=[n.id for n in notifications if n.type == SEVERANCE_TYPE],
+        account_id=recipient_id,
     )
+
+
+def shown(notification: Notification, events: dict[int, AccountSeveranceEvent]) -> bool:
+    """A `severed_relationships` notification is shown only with its event (Mastodon always
+    sends one; one recorded before events were kept has none, and is left out)."""
+    return notification.type != SEVERANCE_TYPE or notification.id in events
 
 
 def render_notification(
@@ -103,12 +111,14 @@ async def render_notifications(
         conn, status_ids=status_ids, viewer_id=recipient_id
     )
     views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
-    events = await severance_events_of(conn, notifications)
+    events = await severance_events_of(conn, notifications, recipient_id)
     rendered = []
     for notification in notifications:
         account = accounts.get(notification.from_account_id)
         view = None if notification.status_id is None else views.get(notification.status_id)
         if account is None or (notification.type in STATUS_TYPES and view is None):
+            continue
+        if not shown(notification, events):
             continue
         event = events.get(notification.id)
         rendered.append(render_notification(notification, account, view, urls, event))

@@ -29,6 +29,7 @@ from web.mastodon_api.notifications import (
     STATUS_TYPES,
     render_severance_event,
     severance_events_of,
+    shown,
 )
 from web.mastodon_api.timelines import path_id, window_of
 from web.pagination import add_link_header, parse_page
@@ -95,16 +96,17 @@ async def render_grouped(
         conn, status_ids=status_ids, viewer_id=recipient_id
     )
     views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
+    events = await severance_events_of(conn, [g.notification for g in groups], recipient_id)
     kept = [
         g
         for g in groups
-        if g.notification.type not in STATUS_TYPES or g.notification.status_id in views
+        if (g.notification.type not in STATUS_TYPES or g.notification.status_id in views)
+        and shown(g.notification, events)
     ]
     account_ids = sorted({i for g in kept for i in g.sample_account_ids})
     accounts = {
         a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
     }
-    events = await severance_events_of(conn, [g.notification for g in kept])
     full_ids = set(accounts)
     partial: list[dict[str, Any]] = []
     if expand_accounts == "partial_avatars":
