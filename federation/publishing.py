@@ -76,19 +76,40 @@ async def status_inboxes(
     *,
     include_interactors: bool = False,
 ) -> list[str]:
-    """Where a status goes (after Mastodon's StatusReachFinder): remote followers unless it is
-    direct, the mentioned, and for public and unlisted posts the replied-to author (and, for
-    edits, whoever boosted or favourited it)."""
+    """Where a status goes (after Mastodon's StatusReachFinder), see `reach_inboxes`; for
+    edits of public and unlisted posts, also whoever boosted or favourited it."""
+    interactors: list[int] = []
+    if include_interactors and status.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
+        interactors = await recipients.list_interactor_ids(conn, status_id=status.id)
+    return await reach_inboxes(
+        conn,
+        author_id=status.account_id,
+        visibility=status.visibility,
+        reached_ids=[*mention_ids, *interactors],
+        in_reply_to_account_id=status.in_reply_to_account_id,
+    )
+
+
+async def reach_inboxes(
+    conn: Connection,
+    *,
+    author_id: int,
+    visibility: str,
+    reached_ids: list[int],
+    in_reply_to_account_id: int | None,
+) -> list[str]:
+    """Remote followers unless the post is direct, the accounts in `reached_ids` (the
+    mentioned...), and for public and unlisted posts the replied-to author."""
     inboxes: set[str] = set()
-    if status.visibility != Visibility.DIRECT:
-        inboxes.update(await recipients.list_follower_inboxes(conn, account_id=status.account_id))
-    reached = set(mention_ids)
-    if status.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
-        if status.in_reply_to_account_id is not None:
-            reached.add(status.in_reply_to_account_id)
-        if include_interactors:
-            reached.update(await recipients.list_interactor_ids(conn, status_id=status.id))
-    reached.discard(status.account_id)
+    if visibility != Visibility.DIRECT:
+        inboxes.update(await recipients.list_follower_inboxes(conn, account_id=author_id))
+    reached = set(reached_ids)
+    if in_reply_to_account_id is not None and visibility in (
+        Visibility.PUBLIC,
+        Visibility.UNLISTED,
+    ):
+        reached.add(in_reply_to_account_id)
+    reached.discard(author_id)
     inboxes.update(await recipients.list_preferred_inboxes(conn, account_ids=sorted(reached)))
     return sorted(inboxes)
 
@@ -247,17 +268,16 @@ class Publisher:
         reblog_of_id = _int(payload, "reblog_of_id")
         if reblog_of_id is not None:
             return await self._undo_announce(conn, author, status_id, uri, visibility, reblog_of_id)
-        inboxes: set[str] = set()
-        if visibility != Visibility.DIRECT:
-            inboxes.update(await recipients.list_follower_inboxes(conn, account_id=author.id))
-        mentioned = [i for i in payload.get("mentioned_ids") or [] if isinstance(i, int)]
-        parent_author = _int(payload, "in_reply_to_account_id")
-        if parent_author is not None and visibility != Visibility.DIRECT:
-            # The remote author of the parent was told of the reply; tell them it is gone.
-            mentioned.append(parent_author)
-        inboxes.update(await recipients.list_preferred_inboxes(conn, account_ids=mentioned))
+        # The same reach as the post had: a private reply's parent author never saw it.
+        inboxes = await reach_inboxes(
+            conn,
+            author_id=author.id,
+            visibility=visibility,
+            reached_ids=[i for i in payload.get("mentioned_ids") or [] if isinstance(i, int)],
+            in_reply_to_account_id=_int(payload, "in_reply_to_account_id"),
+        )
         activity = ap.render_delete(uri, author, self.urls)
-        return [Outgoing(activity, author.id, sorted(inboxes), status_id)]
+        return [Outgoing(activity, author.id, inboxes, status_id)]
 
     async def _undo_announce(
         self,

@@ -329,6 +329,31 @@ async def test_a_deleted_post_sends_a_tombstone_to_followers_and_the_mentioned(
     assert sent[0].status_id == int(status["id"])
 
 
+async def test_deleting_a_private_reply_tells_only_those_who_received_it(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    await make_follow(database, await make_remote(database, "carol", "one.example"), alice.account)
+    bob = await make_remote(database, "bob", "two.example", shared_inbox=False)
+    parent_id = await make_remote_status(database, bob, "Question?")
+    status = await post(
+        client,
+        alice,
+        "Answer for my followers.",
+        in_reply_to_id=str(parent_id),
+        visibility="private",
+    )
+    created = await publish(database, settings)
+    response = await client.delete(f"/api/v1/statuses/{status['id']}", headers=alice.headers)
+    assert response.status_code == 200, response.text
+
+    deleted = await publish(database, settings)
+
+    assert [item.inbox for item in created] == ["https://one.example/inbox"]
+    assert [item.inbox for item in deleted] == ["https://one.example/inbox"]
+    assert deleted[0].activity["type"] == "Delete"
+
+
 # --- boosts and likes -------------------------------------------------------------------------
 
 
