@@ -304,6 +304,9 @@ async def on_announce(ctx: IngestContext, activity: Activity, actor: Account) ->
         original, _ = await ingest_note(ctx, value, author=author, activity_uri=None)
     else:
         original = await status_for_uri(ctx, uri)
+    if original.local_only:
+        # Internal posts never leave the organization, so no peer can boost one (as for Like).
+        raise ActivityIgnored("Announce of an internal post")
     boost = await store_remote_reblog(
         ctx.conn,
         account=actor,

@@ -357,6 +357,30 @@ async def test_likes_and_boosts_notify_the_local_author_once(
     assert (shown["favourites_count"], shown["reblogs_count"]) == (1, 1)
 
 
+async def test_an_internal_post_cannot_be_liked_or_boosted_from_outside(
+    database: Database, settings: Settings, peers: FakePeers, client: httpx.AsyncClient
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    posted = await client.post(
+        "/api/v1/statuses", headers=alice.headers, data={"status": "hi", "visibility": "local"}
+    )
+    assert posted.json()["local_only"] is True
+    uri = posted.json()["uri"]
+    outcomes = await deliver(
+        database,
+        peers,
+        settings,
+        wrap("Like", BOB, uri),
+        wrap("Announce", BOB, uri, to=[PUBLIC]),
+    )
+    assert all(outcome is not None and outcome.startswith("ignored:") for outcome in outcomes)
+    assert await notifications(client, alice) == []
+    shown = (
+        await client.get(f"/api/v1/statuses/{posted.json()['id']}", headers=alice.headers)
+    ).json()
+    assert (shown["favourites_count"], shown["reblogs_count"]) == (0, 0)
+
+
 async def test_undo_by_someone_other_than_the_owner_is_ignored(
     database: Database, settings: Settings, peers: FakePeers, client: httpx.AsyncClient
 ) -> None:
