@@ -122,11 +122,6 @@ def is_public_address(address: str) -> bool:
     return address in PUBLIC_ALIASES
 
 
-def addresses_public(document: dict[str, Any]) -> bool:
-    to, cc = audience(document)
-    return any(is_public_address(address) for address in to + cc)
-
-
 def first_string(value: Any) -> str | None:
     """A plain string out of a value that may be a string, a list, or a language map."""
     if isinstance(value, str):
@@ -161,9 +156,3 @@ def host_of(url: str) -> str:
     if port is not None and port != (443 if parts.scheme == "https" else 80):
         host = f"{host}:{port}"
     return host
-
-
-def same_origin(first: str, second: str) -> bool:
-    """Do two absolute URLs live on the same host? (The origin rule of ActivityPub §3.)"""
-    host = host_of(first)
-    return bool(host) and host == host_of(second)

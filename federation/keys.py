@@ -164,9 +164,6 @@ class KeyResolver:
             return None
         return await self._fetch_shared(key_id)
 
-    def forget(self, key_id: str) -> None:
-        self._cache.pop(key_id, None)
-
     async def _fetch_shared(self, key_id: str) -> FetchedKey:
         pending = self._in_flight.get(key_id)
         if pending is not None:
