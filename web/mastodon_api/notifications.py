@@ -95,22 +95,30 @@ def render_notification(
     return entity
 
 
+async def accounts_by_id(conn: Connection, account_ids: list[int]) -> dict[int, Account]:
+    found = await account_store.list_accounts_by_ids(conn, account_ids=sorted(set(account_ids)))
+    return {a.id: a for a in found}
+
+
+async def visible_views(
+    conn: Connection, status_ids: list[int], viewer_id: int
+) -> dict[int, StatusView]:
+    """Views of those statuses the viewer may still see, by id: a second guard beside the
+    listing queries (notifications, groups, requests)."""
+    statuses = await status_store.list_visible_statuses(
+        conn, status_ids=sorted(set(status_ids)), viewer_id=viewer_id
+    )
+    return {v.status.id: v for v in await load_views(conn, statuses, viewer_id)}
+
+
 async def render_notifications(
     conn: Connection, notifications: list[Notification], recipient_id: int, urls: LocalUrls
 ) -> list[dict[str, Any]]:
     """Entities in the given order; one whose status can no longer be shown is left out."""
-    accounts = {
-        a.id: a
-        for a in await account_store.list_accounts_by_ids(
-            conn, account_ids=sorted({n.from_account_id for n in notifications})
-        )
-    }
-    status_ids = sorted({n.status_id for n in notifications if n.status_id is not None})
-    # A second guard beside the listing query: only statuses the recipient may still see.
-    statuses = await status_store.list_visible_statuses(
-        conn, status_ids=status_ids, viewer_id=recipient_id
+    accounts = await accounts_by_id(conn, [n.from_account_id for n in notifications])
+    views = await visible_views(
+        conn, [n.status_id for n in notifications if n.status_id is not None], recipient_id
     )
-    views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
     events = await severance_events_of(conn, notifications, recipient_id)
     rendered = []
     for notification in notifications:

@@ -13,9 +13,6 @@ from fediverse import notification_groups as group_domain
 from fediverse.errors import NotFound, ValidationError
 from fediverse.ids import parse_id
 from fediverse.notification_groups import NotificationGroup, Policy
-from fediverse.status_views import load_views
-from fediverse.storage import accounts as account_store
-from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
 from fediverse.storage.notification_groups import POLICY_FIELDS, NotificationRequest
@@ -27,9 +24,11 @@ from web.mastodon_api.entities import iso, render_account, render_status
 from web.mastodon_api.notifications import (
     SEVERANCE_TYPE,
     STATUS_TYPES,
+    accounts_by_id,
     render_severance_event,
     severance_events_of,
     shown,
+    visible_views,
 )
 from web.mastodon_api.timelines import path_id, window_of
 from web.pagination import add_link_header, parse_page
@@ -92,10 +91,7 @@ async def render_grouped(
             if g.notification.type in STATUS_TYPES and g.notification.status_id is not None
         }
     )
-    statuses = await status_store.list_visible_statuses(
-        conn, status_ids=status_ids, viewer_id=recipient_id
-    )
-    views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
+    views = await visible_views(conn, status_ids, recipient_id)
     events = await severance_events_of(conn, [g.notification for g in groups], recipient_id)
     kept = [
         g
@@ -104,9 +100,7 @@ async def render_grouped(
         and shown(g.notification, events)
     ]
     account_ids = sorted({i for g in kept for i in g.sample_account_ids})
-    accounts = {
-        a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
-    }
+    accounts = await accounts_by_id(conn, account_ids)
     full_ids = set(accounts)
     partial: list[dict[str, Any]] = []
     if expand_accounts == "partial_avatars":
@@ -191,9 +185,7 @@ async def group_accounts(request: Request) -> Response:
         account_ids = await group_domain.list_group_account_ids(
             conn, recipient_id=account.id, group_key=group_key, limit=GROUP_ACCOUNTS_LIMIT
         )
-        found = {
-            a.id: a for a in await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
-        }
+        found = await accounts_by_id(conn, account_ids)
     urls = urls_of(request)
     return JSONResponse([render_account(found[i], urls) for i in account_ids if i in found])
 
@@ -260,17 +252,10 @@ async def update_policy(request: Request) -> Response:
 async def render_requests(
     conn: Connection, requests: list[NotificationRequest], recipient_id: int, urls: LocalUrls
 ) -> list[dict[str, Any]]:
-    accounts = {
-        a.id: a
-        for a in await account_store.list_accounts_by_ids(
-            conn, account_ids=sorted({r.from_account_id for r in requests})
-        )
-    }
-    status_ids = sorted({r.last_status_id for r in requests if r.last_status_id is not None})
-    statuses = await status_store.list_visible_statuses(
-        conn, status_ids=status_ids, viewer_id=recipient_id
+    accounts = await accounts_by_id(conn, [r.from_account_id for r in requests])
+    views = await visible_views(
+        conn, [r.last_status_id for r in requests if r.last_status_id is not None], recipient_id
     )
-    views = {v.status.id: v for v in await load_views(conn, statuses, recipient_id)}
     body = []
     for request in requests:
         sender = accounts.get(request.from_account_id)
