@@ -51,11 +51,9 @@ Clock = Callable[[], datetime]
 
 
 def domain_of(url: str) -> str:
-    """The domain as Mastodon names it: lower-case host, plus the port when not the default."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".").lower()
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+    """The domain as Mastodon names it (lower-case host, plus the port when not the default),
+    normalized as the federation policy decides on it."""
+    return federation_rules.domain_of_url(url) or urlsplit(url).netloc.lower()
 
 
 def _utcnow() -> datetime:
@@ -174,15 +172,6 @@ class DeliveryWorker:
             self._signers[account_id] = signer
         return signer
 
-    async def _scheme_for(self, domain: str) -> str:
-        scheme = self._schemes.get(domain)
-        if scheme is None:
-            async with self.database.connection() as conn:
-                stored = await delivery_store.fetch_signature_scheme(conn, domain=domain)
-            scheme = "rfc9421" if stored == "rfc9421" else "draft-cavage"
-            self._schemes[domain] = scheme
-        return scheme
-
     async def _load_schemes(self, domains: set[str]) -> None:
         """The remembered signature schemes of a batch's new domains, in one query rather than
         one per domain (a fan-out reaches hundreds of new domains at once)."""
@@ -233,7 +222,8 @@ class DeliveryWorker:
                 if delivery.sender_account_id is None:
                     raise LookupError("delivery has no sender")
                 signer = await self._signer(delivery.sender_account_id)
-                scheme = await self._scheme_for(delivery.domain)
+                # run_once loaded every domain of the batch (_load_schemes).
+                scheme = self._schemes.get(delivery.domain, "draft-cavage")
                 status_code = await self.post(delivery.inbox_url, delivery.body, signer, scheme)
                 if status_code == 401 and scheme == "draft-cavage":
                     # Double-knock: the peer may accept only RFC 9421 signatures.

@@ -326,3 +326,5 @@ def test_domains_are_named_as_mastodon_names_them() -> None:
     assert domain_of("https://example.com:443/inbox") == "example.com"
     assert domain_of("http://localhost:8001/inbox") == "localhost:8001"
     assert domain_of("https://example.com:8443/inbox") == "example.com:8443"
+    # As the federation policy names them, so a rule on an internationalized name applies.
+    assert domain_of("https://Bücher.example/inbox") == "xn--bcher-kva.example"

@@ -77,15 +77,6 @@ async def claim_due(
     return [Delivery(**dict(row)) for row in rows]
 
 
-async def mark_delivered(conn: Connection, *, delivery_id: int, status_code: int) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET state = 'delivered', last_status_code = $2, last_error = NULL, "
-        "finished_at = now() WHERE id = $1",
-        delivery_id,
-        status_code,
-    )
-
-
 async def mark_delivered_many(conn: Connection, *, delivered: list[tuple[int, int, str]]) -> None:
     """(delivery id, status code, domain) rows delivered, and their domains reachable again,
     in one statement: the write of a whole batch of a fan-out."""
@@ -136,24 +127,6 @@ async def reschedule(
     )
 
 
-async def count_pending(conn: Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM deliveries WHERE state = 'pending'"))
-
-
-async def next_due_at(conn: Connection) -> datetime | None:
-    value = await conn.fetchval(
-        "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'"
-    )
-    return value  # type: ignore[no-any-return]
-
-
-async def list_for_status(conn: Connection, *, status_id: int) -> list[Delivery]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM deliveries WHERE status_id = $1 ORDER BY domain, id", status_id
-    )
-    return [Delivery(**dict(row)) for row in rows]
-
-
 async def list_unreachable_domains(conn: Connection, *, min_days: int) -> set[str]:
     rows = await conn.fetch(
         "SELECT domain FROM unreachable_domains WHERE cardinality(failure_days) >= $1", min_days
@@ -176,17 +149,6 @@ async def record_failure_day(conn: Connection, *, domain: str, day: date, error:
         day,
         error,
     )
-
-
-async def clear_unreachable(conn: Connection, *, domain: str) -> None:
-    await conn.execute("DELETE FROM unreachable_domains WHERE domain = $1", domain)
-
-
-async def fetch_signature_scheme(conn: Connection, *, domain: str) -> str | None:
-    value = await conn.fetchval(
-        "SELECT scheme FROM peer_signature_schemes WHERE domain = $1", domain
-    )
-    return None if value is None else str(value)
 
 
 async def list_signature_schemes(conn: Connection, *, domains: list[str]) -> dict[str, str]:
