@@ -466,9 +466,12 @@ def parse_cavage_signature(method: str, url: str, headers: Mapping[str, str]) ->
         signature = base64.b64decode(re.sub(r"\s+", "", encoded), validate=True)
     except ValueError as error:
         raise SignatureError("signature is not valid base64") from error
-    created_raw, expires_raw = params.get("created"), params.get("expires")
-    created = _epoch(created_raw, "created") if algorithm == "hs2019" else None
-    if created is None and "date" in headers:
+    # The created/expires parameters count only when signed: unsigned, anyone replaying the
+    # request could refresh them. Otherwise the (signed) Date header dates the signature.
+    created_raw = params.get("created") if "(created)" in covered else None
+    expires_raw = params.get("expires") if "(expires)" in covered else None
+    created = _epoch(created_raw, "created")
+    if created is None and "date" in covered and "date" in headers:
         created = _parse_http_date(headers["date"])
     base = cavage_signing_string(
         covered, method=method, url=url, headers=headers, created=created_raw, expires=expires_raw

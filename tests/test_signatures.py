@@ -328,6 +328,19 @@ def test_signature_time_follows_mastodons_window(
             verify_request("POST", INBOX, headers, BODY, KEY, now=NOW)
 
 
+def test_unsigned_created_or_expires_parameters_cannot_refresh_an_old_signature() -> None:
+    # An hs2019 signature over `date` (not `(created)`): a replayer adds created=now and
+    # a far expires to the Signature header; only the signed Date may decide its age.
+    headers = signed_post(now=NOW - timedelta(hours=13))
+    later = int(NOW.timestamp())
+    headers["Signature"] = headers["Signature"].replace(
+        'algorithm="rsa-sha256"',
+        f'algorithm="hs2019",created="{later}",expires="{later + 3600}"',
+    )
+    with pytest.raises(SignatureError, match="expired"):
+        verify_request("POST", INBOX, headers, BODY, KEY, now=NOW)
+
+
 @pytest.mark.parametrize("scheme", ["draft-cavage", "rfc9421"])
 @pytest.mark.parametrize(
     "replayed_to",
