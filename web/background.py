@@ -129,6 +129,18 @@ def _federation_upkeep(state: AppState, stop: asyncio.Event) -> Coroutine[Any, A
     )
 
 
+def _start_tasks(state: AppState, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """The queue workers, then polls that end and scheduled statuses that fall due
+    (fediverse/scheduled.py), then federation upkeep; all run until `stop`."""
+    workers = build_workers(state)
+    timed = run_timed_work(state.database, posting_context_for(state), stop)
+    return [
+        asyncio.create_task(workers.run_forever(stop), name="fediverse-workers"),
+        asyncio.create_task(timed, name="fediverse-timed-work"),
+        asyncio.create_task(_federation_upkeep(state, stop), name="federation-upkeep"),
+    ]
+
+
 async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     stop.set()
     if not tasks:
@@ -151,12 +163,7 @@ async def start_background(state: AppState) -> Callable[[], Awaitable[None]]:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     if state.settings.run_workers:
-        workers = build_workers(state)
-        tasks.append(asyncio.create_task(workers.run_forever(stop), name="fediverse-workers"))
-        # Polls that end and scheduled statuses that fall due (fediverse/scheduled.py).
-        timed = run_timed_work(state.database, posting_context_for(state), stop)
-        tasks.append(asyncio.create_task(timed, name="fediverse-timed-work"))
-        tasks.append(asyncio.create_task(_federation_upkeep(state, stop), name="federation-upkeep"))
+        tasks = _start_tasks(state, stop)
 
     async def stop_all() -> None:
         await _stop_tasks(stop, tasks)
@@ -181,15 +188,12 @@ async def run_worker_forever(settings: Settings, database_url: str) -> None:
             handled.append(signum)
     try:
         log.info("worker running for %s", settings.base_url)
-        workers = build_workers(state)
-        task = asyncio.create_task(workers.run_forever(stop), name="fediverse-workers")
-        timed = run_timed_work(state.database, posting_context_for(state), stop)
-        timed_task = asyncio.create_task(timed, name="fediverse-timed-work")
-        upkeep_task = asyncio.create_task(_federation_upkeep(state, stop), name="federation-upkeep")
+        tasks = _start_tasks(state, stop)
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        # The queue workers ending (a crash) stops the process too.
+        await asyncio.wait({tasks[0], stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        await _stop_tasks(stop, [task, timed_task, upkeep_task])
+        await _stop_tasks(stop, tasks)
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
