@@ -363,29 +363,29 @@ def _embedded_follow(follow_uri: str | None, follower_uri: str, target_uri: str)
     return follow
 
 
+def _answer_follow(
+    kind: str, target_uri: str, follower_uri: str, follow_uri: str | None, key: int
+) -> dict[str, Any]:
+    return {
+        "@context": AS_CONTEXT,
+        "id": f"{target_uri}#{kind.lower()}s/follows/{key}",
+        "type": kind,
+        "actor": target_uri,
+        "object": _embedded_follow(follow_uri, follower_uri, target_uri),
+    }
+
+
 def render_accept_follow(
     target_uri: str, follower_uri: str, follow_uri: str | None, *, accept_key: int
 ) -> dict[str, Any]:
     """Our account (`target_uri`) accepts a peer's Follow (`follow_uri`, the peer's id)."""
-    return {
-        "@context": AS_CONTEXT,
-        "id": f"{target_uri}#accepts/follows/{accept_key}",
-        "type": "Accept",
-        "actor": target_uri,
-        "object": _embedded_follow(follow_uri, follower_uri, target_uri),
-    }
+    return _answer_follow("Accept", target_uri, follower_uri, follow_uri, accept_key)
 
 
 def render_reject_follow(
     target_uri: str, follower_uri: str, follow_uri: str | None, *, reject_key: int
 ) -> dict[str, Any]:
-    return {
-        "@context": AS_CONTEXT,
-        "id": f"{target_uri}#rejects/follows/{reject_key}",
-        "type": "Reject",
-        "actor": target_uri,
-        "object": _embedded_follow(follow_uri, follower_uri, target_uri),
-    }
+    return _answer_follow("Reject", target_uri, follower_uri, follow_uri, reject_key)
 
 
 def block_id(actor: str, block_key: int) -> str:
