@@ -49,6 +49,16 @@ def activity(number: int = 1) -> dict[str, object]:
     return {"id": f"https://local.test/activities/{number}", "type": "Create", "object": {}}
 
 
+async def queue(
+    database: Database, sender_id: int, inbox: str, *, number: int = 1, now: datetime | None = None
+) -> None:
+    """Queue `activity(number)` for one inbox, in a transaction of its own."""
+    async with database.transaction() as conn:
+        await enqueue(
+            conn, activity=activity(number), sender_account_id=sender_id, inboxes=[inbox], now=now
+        )
+
+
 async def states(database: Database) -> dict[str, str]:
     async with database.connection() as conn:
         rows = await conn.fetch("SELECT inbox_url, state FROM deliveries")
@@ -111,14 +121,7 @@ async def test_server_errors_are_retried_with_backoff_until_delivered(
     alice = await make_staff(database, settings, "alice")
     clock = Clock()
     inbox = "https://down.example/inbox"
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, now=clock.now)
     peers = FakePeers()
     peers.program(inbox, 503, DeliveryNetworkError("connection refused"), 202)
     worker = DeliveryWorker(database, peers.post, clock=clock, rng=random.Random(1))
@@ -141,14 +144,7 @@ async def test_permanent_client_errors_are_not_retried(
     alice = await make_staff(database, settings, "alice")
     clock = Clock()
     inbox = "https://strict.example/inbox"
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, now=clock.now)
     peers = FakePeers()
     peers.program(inbox, code)
     worker = DeliveryWorker(database, peers.post, clock=clock)
@@ -166,14 +162,7 @@ async def test_timeouts_and_rate_limits_are_retried(
     alice = await make_staff(database, settings, "alice")
     clock = Clock()
     inbox = "https://busy.example/inbox"
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, now=clock.now)
     peers = FakePeers()
     peers.program(inbox, code, 202)
     worker = DeliveryWorker(database, peers.post, clock=clock)
@@ -194,16 +183,10 @@ async def test_unauthorized_cavage_is_retried_with_rfc9421_and_remembered(
         peers.requests.append((inbox_url, body, signer, scheme))
         return 202 if scheme == "rfc9421" else 401
 
-    async with database.transaction() as conn:
-        await enqueue(
-            conn, activity=activity(1), sender_account_id=alice.account.id, inboxes=[inbox]
-        )
+    await queue(database, alice.account.id, inbox, number=1)
     await DeliveryWorker(database, post).run_until_idle()
     assert [r[3] for r in peers.requests] == ["draft-cavage", "rfc9421"]
-    async with database.transaction() as conn:
-        await enqueue(
-            conn, activity=activity(2), sender_account_id=alice.account.id, inboxes=[inbox]
-        )
+    await queue(database, alice.account.id, inbox, number=2)
     # A new worker (another process) reads the remembered scheme from the database.
     await DeliveryWorker(database, post).run_until_idle()
     assert [r[3] for r in peers.requests] == ["draft-cavage", "rfc9421", "rfc9421"]
@@ -216,14 +199,7 @@ async def test_deliveries_expire_after_the_retry_window(
     alice = await make_staff(database, settings, "alice")
     clock = Clock()
     inbox = "https://gone.example/inbox"
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, now=clock.now)
     peers = FakePeers()
     peers.program(inbox, 502)
     worker = DeliveryWorker(database, peers.post, clock=clock)
@@ -240,14 +216,7 @@ async def test_a_killed_worker_loses_no_delivery(database: Database, settings: S
     alice = await make_staff(database, settings, "alice")
     clock = Clock()
     inbox = "https://slow.example/inbox"
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, now=clock.now)
     started = asyncio.Event()
 
     async def hang(inbox_url: str, body: bytes, signer: RequestSigner, scheme: str) -> int:
@@ -279,24 +248,11 @@ async def test_domains_failing_on_several_days_are_skipped_until_a_success(
     peers.program(inbox, DeliveryNetworkError("timeout"))
     worker = DeliveryWorker(database, peers.post, clock=clock)
     for day in range(3):
-        async with database.transaction() as conn:
-            await enqueue(
-                conn,
-                activity=activity(day),
-                sender_account_id=alice.account.id,
-                inboxes=[inbox],
-                now=clock.now,
-            )
+        await queue(database, alice.account.id, inbox, number=day, now=clock.now)
         await worker.run_until_idle()
         clock.advance(timedelta(days=1))
-    async with database.transaction() as conn:
-        await enqueue(
-            conn,
-            activity=activity(99),
-            sender_account_id=alice.account.id,
-            inboxes=[inbox],
-            now=clock.now,
-        )
+    await queue(database, alice.account.id, inbox, number=99, now=clock.now)
+    async with database.connection() as conn:
         state = await conn.fetchval(
             "SELECT state FROM deliveries WHERE activity_id = $1", activity(99)["id"]
         )
