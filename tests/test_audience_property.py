@@ -540,6 +540,25 @@ async def test_a_blocked_follower_loses_a_followers_only_post_here_and_over_acti
     assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 404
 
 
+async def test_a_blocked_peer_gets_no_public_post_from_the_outbox_either(
+    app: Any, client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    _use_stored_keys(app, database)
+    model, author, _ = await _two_people(client, database, settings)
+    peer = model.people[2]
+    status_id = await _post(client, author, "public")
+    outbox = f"/users/{author.username}/outbox?page=true"
+    items = (await ok(client, "GET", outbox, headers=_signed(peer.uri, outbox)))["orderedItems"]
+    path = f"/users/{author.username}/statuses/{status_id}"
+    assert [item["object"]["id"] for item in items] == [f"https://local.test{path}"]
+
+    await ok(client, "POST", f"/api/v1/accounts/{peer.id}/block", headers=author.headers)
+
+    assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 404
+    page = await ok(client, "GET", outbox, headers=_signed(peer.uri, outbox))
+    assert page["orderedItems"] == []
+
+
 async def test_a_new_follower_does_not_gain_older_mentioned_only_posts(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:

@@ -40,6 +40,7 @@ from fediverse.storage import remote_accounts
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
+from fediverse.storage.publishing import RemoteViewerFacts
 from fediverse.storage.statuses import Status
 from fediverse.urls import LocalUrls
 from web.responses import ActivityJSONResponse
@@ -310,9 +311,10 @@ def _page_param(request: Request, name: str) -> int | None:
 async def outbox(request: Request) -> Response:
     """The outbox: its size, and (`?page=true`) pages of Create/Announce for public and unlisted
     posts, newest first, paged by `max_id`/`min_id` as Mastodon pages it. Internal, private
-    and direct posts never appear."""
+    and direct posts never appear, nor anything to a signer the author blocks (the audience
+    rule, as for one status)."""
     account = await _local_account(request)
-    await authorize_fetch(request)
+    signature = await authorize_fetch(request)
     urls = urls_of(request)
     outbox_id = urls.outbox(account.username)
     if "page" not in request.query_params:
@@ -324,7 +326,12 @@ async def outbox(request: Request) -> Response:
         page = await publishing_store.list_outbox_statuses(
             conn, account_id=account.id, max_id=max_id, min_id=min_id, limit=OUTBOX_PAGE_SIZE
         )
+        # The page holds public and unlisted posts only, so no mention can matter (status 0 is
+        # none); the signer's follow and the author's block of it do.
+        viewer = await _signer_facts(conn, signature, account.id, status_id=0)
         for status in page:
+            if not _may_fetch(status, account, viewer):
+                continue
             activity = await _status_activity(conn, status, account, urls)
             if activity is not None:
                 items.append({key: value for key, value in activity.items() if key != "@context"})
@@ -360,26 +367,39 @@ async def _requested_status(request: Request) -> tuple[Account, Status]:
     if status.local_only:
         raise NotFound()
     signature = await authorize_fetch(request)
-    follows_author = mentioned = blocked = False
-    if signature is not None and signature.key_owner:
-        async with database_of(request).connection() as conn:
-            viewer = await publishing_store.fetch_remote_viewer_facts(
-                conn, actor_uri=signature.key_owner, author_id=account.id, status_id=status.id
-            )
-        if viewer is not None:
-            follows_author, mentioned = viewer.follows_author, viewer.mentioned
-            blocked = viewer.blocked_by_author
-    facts = StatusAudienceFacts(
-        author_id=account.id,
-        visibility=status.visibility,
-        local_only=status.local_only,
-        author_suspended=account.suspended_at is not None,
-    )
-    if not may_remote_see(
-        facts, follows_author=follows_author, mentioned=mentioned, blocked_by_author=blocked
-    ):
+    async with database_of(request).connection() as conn:
+        viewer = await _signer_facts(conn, signature, account.id, status_id=status.id)
+    if not _may_fetch(status, account, viewer):
         raise NotFound()
     return account, status
+
+
+async def _signer_facts(
+    conn: Connection, signature: VerifiedSignature | None, author_id: int, *, status_id: int
+) -> RemoteViewerFacts | None:
+    """How the signer of a fetch stands to the author and the status (None: unsigned, or
+    signed by no account we know, such as a peer's instance actor)."""
+    if signature is None or not signature.key_owner:
+        return None
+    return await publishing_store.fetch_remote_viewer_facts(
+        conn, actor_uri=signature.key_owner, author_id=author_id, status_id=status_id
+    )
+
+
+def _may_fetch(status: Status, author: Account, viewer: RemoteViewerFacts | None) -> bool:
+    """The audience rule for a remote fetch of one of `author`'s statuses."""
+    facts = StatusAudienceFacts(
+        author_id=author.id,
+        visibility=status.visibility,
+        local_only=status.local_only,
+        author_suspended=author.suspended_at is not None,
+    )
+    return may_remote_see(
+        facts,
+        follows_author=viewer is not None and viewer.follows_author,
+        mentioned=viewer is not None and viewer.mentioned,
+        blocked_by_author=viewer is not None and viewer.blocked_by_author,
+    )
 
 
 async def status_object(request: Request) -> Response:
