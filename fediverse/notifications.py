@@ -91,20 +91,19 @@ async def withdraw(
     )
 
 
+async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
+    if not account_ids:
+        return set()  # most posts mention nobody: no query (bench/inbox.py)
+    accounts = await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
+    return {account.id for account in accounts if account.is_local}
+
+
 async def notify_new_status(conn: Connection, status: Status, mention_ids: list[int]) -> None:
     """Notifications for a new post, local or a peer's: a mention for each local account in
     `mention_ids` (unless it muted the thread), then a `status` notification for local
     followers who asked for them, when the post is not direct and not a reply to someone else.
     """
-    local = (
-        {
-            account.id
-            for account in await account_store.list_accounts_by_ids(conn, account_ids=mention_ids)
-            if account.is_local
-        }
-        if mention_ids
-        else set()  # most posts mention nobody: no query (bench/inbox.py)
-    )
+    local = await _local_ids(conn, mention_ids)
     root = status.thread_root_id or status.id
     for account_id in mention_ids:
         if account_id in local and not await interactions.is_thread_muted(
@@ -132,3 +131,26 @@ async def notify_new_status(conn: Connection, status: Status, mention_ids: list[
                 type="status",
                 status_id=status.id,
             )
+
+
+async def notify_edited(conn: Connection, status: Status, added_mention_ids: list[int]) -> None:
+    """Notifications for an edit, local or a peer's: a mention for each local account the edit
+    newly names, then an `update` for each local account that boosted the post."""
+    reblogger_ids = await interactions.list_reblogger_ids(conn, status_id=status.id)
+    local = await _local_ids(conn, [*added_mention_ids, *reblogger_ids])
+    for account_id in sorted(set(added_mention_ids) & local):
+        await notify(
+            conn,
+            recipient_id=account_id,
+            from_account_id=status.account_id,
+            type="mention",
+            status_id=status.id,
+        )
+    for reblogger_id in sorted(set(reblogger_ids) & local):
+        await notify(
+            conn,
+            recipient_id=reblogger_id,
+            from_account_id=status.account_id,
+            type="update",
+            status_id=status.id,
+        )

@@ -14,8 +14,8 @@ from datetime import datetime
 from fediverse import conversations, events, ids
 from fediverse.audience import Visibility
 from fediverse.content import html_to_text, sanitize_html
-from fediverse.notifications import notify, notify_new_status, withdraw
-from fediverse.statuses import record_status_deleted
+from fediverse.notifications import notify, notify_edited, notify_new_status, withdraw
+from fediverse.statuses import record_status_deleted, record_version
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
 from fediverse.storage import remote_statuses as remote_store
@@ -115,13 +115,6 @@ async def _store_tags(conn: Connection, status_id: int, names: tuple[str, ...]) 
     )
 
 
-async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
-    if not account_ids:
-        return set()  # most posts mention nobody: no query (bench/inbox.py)
-    accounts = await account_store.list_accounts_by_ids(conn, account_ids=account_ids)
-    return {account.id for account in accounts if account.is_local}
-
-
 async def store_remote_status(
     conn: Connection, draft: RemoteStatusDraft, *, now: datetime
 ) -> tuple[Status, bool]:
@@ -194,23 +187,8 @@ async def update_remote_status(
         return status
 
     async def snapshot(current: Status) -> None:
-        await status_store.insert_edit(
-            conn,
-            values={
-                "id": ids.new_id(),
-                "status_id": current.id,
-                "account_id": current.account_id,
-                "text": current.text,
-                "content": current.content,
-                "spoiler_text": current.spoiler_text,
-                "sensitive": current.sensitive,
-                "media_attachments": [
-                    {"remote_url": url}
-                    for url in await remote_store.list_remote_media_urls(conn, status_id=current.id)
-                ],
-                "created_at": current.edited_at or current.created_at,
-            },
-        )
+        urls = await remote_store.list_remote_media_urls(conn, status_id=current.id)
+        await record_version(conn, current, media_attachments=[{"remote_url": u} for u in urls])
 
     if status.edited_at is None:
         await snapshot(status)
@@ -226,24 +204,7 @@ async def update_remote_status(
     updated = await status_store.fetch_status(conn, status_id=status.id)
     assert updated is not None
     await snapshot(updated)
-    local = await _local_ids(conn, mentioned)
-    for account_id in sorted((set(mentioned) - previously) & local):
-        await notify(
-            conn,
-            recipient_id=account_id,
-            from_account_id=status.account_id,
-            type="mention",
-            status_id=status.id,
-        )
-    reblogger_ids = await interactions.list_reblogger_ids(conn, status_id=status.id)
-    for reblogger_id in sorted(await _local_ids(conn, reblogger_ids)):
-        await notify(
-            conn,
-            recipient_id=reblogger_id,
-            from_account_id=status.account_id,
-            type="update",
-            status_id=status.id,
-        )
+    await notify_edited(conn, updated, sorted(set(mentioned) - previously))
     await events.record(
         conn,
         "status.updated",

@@ -17,7 +17,7 @@ from fediverse.content import (
     text_length,
 )
 from fediverse.errors import NotFound, ValidationError
-from fediverse.notifications import notify, notify_new_status, withdraw
+from fediverse.notifications import notify, notify_edited, notify_new_status, withdraw
 from fediverse.polls import PollDraft
 from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
@@ -277,6 +277,36 @@ async def post_status(
     return status
 
 
+async def record_version(
+    conn: Connection,
+    current: Status,
+    *,
+    media_attachments: list[dict[str, object]],
+    poll_options: list[str] | None = None,
+) -> None:
+    """One version in a status's edit history, a local edit's or a peer's."""
+    await status_store.insert_edit(
+        conn,
+        values={
+            "id": ids.new_id(),
+            "status_id": current.id,
+            "account_id": current.account_id,
+            "text": current.text,
+            "content": current.content,
+            "spoiler_text": current.spoiler_text,
+            "sensitive": current.sensitive,
+            "media_attachments": media_attachments,
+            "poll": (
+                None
+                if poll_options is None
+                else {"options": [{"title": title} for title in poll_options]}
+            ),
+            # Each version is dated when it was written, the original at posting time.
+            "created_at": current.edited_at or current.created_at,
+        },
+    )
+
+
 async def edit_status(
     conn: Connection,
     *,
@@ -306,27 +336,12 @@ async def edit_status(
         )
 
     async def snapshot(current: Status) -> None:
-        media = await media_snapshot(conn, current.id) if media_snapshot else []
         current_polls = await poll_store.list_polls_for_statuses(conn, status_ids=[current.id])
-        await status_store.insert_edit(
+        await record_version(
             conn,
-            values={
-                "id": ids.new_id(),
-                "status_id": current.id,
-                "account_id": current.account_id,
-                "text": current.text,
-                "content": current.content,
-                "spoiler_text": current.spoiler_text,
-                "sensitive": current.sensitive,
-                "media_attachments": media,
-                "poll": (
-                    {"options": [{"title": title} for title in current_polls[0].options]}
-                    if current_polls
-                    else None
-                ),
-                # Each version is dated when it was written, the original at posting time.
-                "created_at": current.edited_at or current.created_at,
-            },
+            current,
+            media_attachments=await media_snapshot(conn, current.id) if media_snapshot else [],
+            poll_options=current_polls[0].options if current_polls else None,
         )
 
     if status.edited_at is None:
@@ -361,22 +376,7 @@ async def edit_status(
     updated = await status_store.fetch_status(conn, status_id=status.id)
     assert updated is not None
     await snapshot(updated)
-    for account_id in set(new_mentions) - previously:
-        await notify(
-            conn,
-            recipient_id=account_id,
-            from_account_id=editor.id,
-            type="mention",
-            status_id=status.id,
-        )
-    for reblogger_id in await interactions.list_reblogger_ids(conn, status_id=status.id):
-        await notify(
-            conn,
-            recipient_id=reblogger_id,
-            from_account_id=editor.id,
-            type="update",
-            status_id=status.id,
-        )
+    await notify_edited(conn, updated, sorted(set(new_mentions) - previously))
     await events.record(conn, "status.updated", status_id=status.id, account_id=editor.id)
     return updated
 

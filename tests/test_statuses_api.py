@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,10 @@ from PIL import Image
 
 from fediverse import auth, ids
 from fediverse.config import Settings
+from fediverse.remote_statuses import store_remote_reblog
+from fediverse.storage import statuses as status_store
 from fediverse.storage.database import Database
+from fediverse.storage.remote_accounts import upsert_remote_account
 from tests.factories import StaffMember, make_staff
 
 ID_STRING = re.compile(r"^\d+$")
@@ -631,6 +635,48 @@ async def test_edit_notifies_people_who_boosted(
             "SELECT type FROM notifications WHERE account_id = $1", bob.account.id
         )
     assert [row["type"] for row in types] == ["update"]
+
+
+async def test_edit_notifies_only_local_boosters(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """A peer's booster hears of the edit by federation; no notification row is made for it."""
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    posted = await post(client, alice, status="v1")
+    await client.post(f"/api/v1/statuses/{posted['id']}/reblog", headers=bob.headers)
+    now = datetime.now(UTC)
+    async with database.transaction() as conn:
+        carol = await upsert_remote_account(
+            conn,
+            account_id=ids.new_id(),
+            uri="https://remote.example/users/carol",
+            username="carol",
+            domain="remote.example",
+            columns={"inbox_url": "https://remote.example/users/carol/inbox"},
+            fetched_at=now,
+        )
+        original = await status_store.fetch_status(conn, status_id=int(posted["id"]))
+        assert original is not None
+        boost = await store_remote_reblog(
+            conn,
+            account=carol,
+            original=original,
+            uri="https://remote.example/users/carol/statuses/1/activity",
+            visibility="public",
+            published=now,
+            now=now,
+        )
+        assert boost is not None
+    edited = await client.put(
+        f"/api/v1/statuses/{posted['id']}", json={"status": "v2"}, headers=alice.headers
+    )
+    assert edited.status_code == 200
+    async with database.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT account_id FROM notifications WHERE type = 'update' ORDER BY account_id"
+        )
+    assert [row["account_id"] for row in rows] == [bob.account.id]
 
 
 async def test_delete_returns_source_text_and_removes_the_status_and_its_boosts(
