@@ -138,19 +138,12 @@ async def notify_edited(conn: Connection, status: Status, added_mention_ids: lis
     newly names, then an `update` for each local account that boosted the post."""
     reblogger_ids = await interactions.list_reblogger_ids(conn, status_id=status.id)
     local = await _local_ids(conn, [*added_mention_ids, *reblogger_ids])
-    for account_id in sorted(set(added_mention_ids) & local):
-        await notify(
-            conn,
-            recipient_id=account_id,
-            from_account_id=status.account_id,
-            type="mention",
-            status_id=status.id,
-        )
-    for reblogger_id in sorted(set(reblogger_ids) & local):
-        await notify(
-            conn,
-            recipient_id=reblogger_id,
-            from_account_id=status.account_id,
-            type="update",
-            status_id=status.id,
-        )
+    for type, recipient_ids in (("mention", added_mention_ids), ("update", reblogger_ids)):
+        for recipient_id in sorted(set(recipient_ids) & local):
+            await notify(
+                conn,
+                recipient_id=recipient_id,
+                from_account_id=status.account_id,
+                type=type,
+                status_id=status.id,
+            )
