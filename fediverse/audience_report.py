@@ -228,15 +228,13 @@ async def stored_or_live(conn: Connection, status: Status) -> ResolvedAudience:
     stored = await audience_store.fetch_status_audience(conn, status_id=status.id)
     if stored is not None:
         return _from_stored(stored, status)
-    mentioned = await account_store.list_accounts_by_ids(
-        conn, account_ids=await status_store.list_all_mentioned(conn, status_id=status.id)
-    )
+    # resolve_audience keeps only mentioned accounts that exist and are not suspended.
     return await resolve_audience(
         conn,
         author_id=status.account_id,
         visibility=status.visibility,
         local_only=status.local_only,
-        mentioned_ids=[a.id for a in mentioned],
+        mentioned_ids=await status_store.list_all_mentioned(conn, status_id=status.id),
         now=None,
     )
 

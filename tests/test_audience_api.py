@@ -247,6 +247,20 @@ async def test_mentioned_only_post_reaches_only_the_mentioned(
     assert body["summary"] == "Only @bob and @carol@example.social"
 
 
+async def test_a_status_without_a_stored_audience_is_resolved_with_its_mentions_now(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await make_staff(database, settings, "bob")
+    status = await post(client, alice, status="@bob psst", visibility="direct")
+    async with database.transaction() as conn:
+        await conn.execute("DELETE FROM status_audiences WHERE status_id = $1", int(status["id"]))
+    body = (await audience_of(client, alice, status["id"])).json()
+    assert body["resolved_at"] is None
+    assert [a["id"] for a in body["mentioned"]] == [str(bob.account.id)]
+    assert body["summary"] == "Only @bob"
+
+
 async def test_public_and_unlisted_summaries_say_anyone_and_count_the_home_timelines(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
