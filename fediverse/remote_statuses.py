@@ -16,7 +16,6 @@ from fediverse.audience import Visibility
 from fediverse.content import html_to_text, sanitize_html
 from fediverse.notifications import notify, notify_edited, notify_new_status, withdraw
 from fediverse.statuses import record_status_deleted, record_version
-from fediverse.storage import accounts as account_store
 from fediverse.storage import interactions
 from fediverse.storage import remote_statuses as remote_store
 from fediverse.storage import reports as report_store
@@ -259,14 +258,13 @@ async def store_remote_reblog(
             "activity_uri": uri,
         },
     )
-    author = await account_store.fetch_account(conn, account_id=original.account_id)
     await notify(
         conn,
         recipient_id=original.account_id,
         from_account_id=account.id,
         type="reblog",
         status_id=original.id,
-        recipient_is_local=bool(author and author.is_local),
+        recipient_is_local=original.local,
     )
     await events.record(
         conn,
@@ -305,14 +303,13 @@ async def receive_favourite(
         conn, favourite_id=ids.new_id(), account_id=account.id, status_id=status.id, uri=uri
     )
     if created:
-        author = await account_store.fetch_account(conn, account_id=status.account_id)
         await notify(
             conn,
             recipient_id=status.account_id,
             from_account_id=account.id,
             type="favourite",
             status_id=status.id,
-            recipient_is_local=bool(author and author.is_local),
+            recipient_is_local=status.local,
         )
     return created
 
