@@ -279,6 +279,8 @@ def _sees_itself(model: Model, post: Post, viewer: Viewer) -> bool:
         return True
     if model.people[author].suspended:
         return False
+    if viewer.remote and viewer.index is not None and model.people[viewer.index].suspended:
+        viewer = ANONYMOUS  # a suspended peer is a stranger: its follows open nothing
     if viewer.index is not None and (author, viewer.index) in model.blocks:
         return False
     signed_in_here = viewer.index is not None and not viewer.remote

@@ -611,3 +611,21 @@ async def test_media_of_a_followers_only_post_has_an_unguessable_name(
         assert len(match[1]) * 6 >= 128
         names.append(match[1])
     assert names[0] != names[1]
+
+
+async def test_a_suspended_peer_follower_no_longer_fetches_followers_only_posts(
+    app: Any, client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    from fediverse.storage import remote_statuses as remote_store
+
+    _use_stored_keys(app, database)
+    model, author, _ = await _two_people(client, database, settings)
+    peer = model.people[2]
+    status_id = await _post(client, author, "private")
+    path = f"/users/{author.username}/statuses/{status_id}"
+    assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 200
+
+    async with database.transaction() as conn:  # a moderator suspends the peer's account
+        await remote_store.suspend_account(conn, account_id=peer.id, now=datetime.now(UTC))
+
+    assert (await client.get(path, headers=_signed(peer.uri, path))).status_code == 404

@@ -54,7 +54,8 @@ class RemoteViewerFacts:
 async def fetch_remote_viewer_facts(
     conn: Connection, *, actor_uri: str, author_id: int, status_id: int
 ) -> RemoteViewerFacts | None:
-    """None when `actor_uri` is no remote account we know (e.g. a peer's instance actor)."""
+    """None when `actor_uri` is no remote account we know (e.g. a peer's instance actor), or
+    one a moderator suspended: its follows and mentions no longer open anything to it."""
     row = await conn.fetchrow(
         """
         SELECT a.id,
@@ -64,7 +65,7 @@ async def fetch_remote_viewer_facts(
                     WHERE m.status_id = $3 AND m.account_id = a.id) AS mentioned,
             EXISTS (SELECT 1 FROM blocks b
                     WHERE b.account_id = $2 AND b.target_account_id = a.id) AS blocked
-        FROM accounts a WHERE a.uri = $1 AND a.domain IS NOT NULL
+        FROM accounts a WHERE a.uri = $1 AND a.domain IS NOT NULL AND a.suspended_at IS NULL
         """,
         actor_uri,
         author_id,
