@@ -304,9 +304,10 @@ async def on_announce(ctx: IngestContext, activity: Activity, actor: Account) ->
         original, _ = await ingest_note(ctx, value, author=author, activity_uri=None)
     else:
         original = await status_for_uri(ctx, uri)
-    if original.local_only:
-        # Internal posts never leave the organization, so no peer can boost one (as for Like).
-        raise ActivityIgnored("Announce of an internal post")
+    # The same guard as a Like: internal posts never leave the organization, and nobody
+    # boosts what the audience rule does not show them (a blocked peer, say).
+    if original.local_only or not await _may_see(ctx, original.id, actor):
+        raise ActivityIgnored("Announce of a status outside the actor's audience")
     boost = await store_remote_reblog(
         ctx.conn,
         account=actor,

@@ -381,6 +381,25 @@ async def test_an_internal_post_cannot_be_liked_or_boosted_from_outside(
     assert (shown["favourites_count"], shown["reblogs_count"]) == (0, 0)
 
 
+async def test_a_blocked_peer_can_neither_like_nor_boost(
+    database: Database, settings: Settings, peers: FakePeers, client: httpx.AsyncClient
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    bob = await known_account(database, peers, BOB)
+    posted = await client.post("/api/v1/statuses", headers=alice.headers, data={"status": "hi"})
+    blocked = await client.post(f"/api/v1/accounts/{bob.id}/block", headers=alice.headers)
+    assert blocked.status_code == 200
+    uri = posted.json()["uri"]
+    outcomes = await deliver(
+        database, peers, settings, wrap("Like", BOB, uri), wrap("Announce", BOB, uri, to=[PUBLIC])
+    )
+    assert all(outcome is not None and outcome.startswith("ignored:") for outcome in outcomes)
+    shown = (
+        await client.get(f"/api/v1/statuses/{posted.json()['id']}", headers=alice.headers)
+    ).json()
+    assert (shown["favourites_count"], shown["reblogs_count"]) == (0, 0)
+
+
 async def test_undo_by_someone_other_than_the_owner_is_ignored(
     database: Database, settings: Settings, peers: FakePeers, client: httpx.AsyncClient
 ) -> None:
