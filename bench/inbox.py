@@ -445,15 +445,19 @@ def run_phases(args: argparse.Namespace) -> int:
             baseline = asyncio.run(baseline_inserts(db.url, unique_bodies))
             log(f"baseline {baseline:,.0f} rows/s; posting with no worker running")
             server_cpu, pg_cpu = cpu_seconds(server.pid), postgres_cpu_seconds(db.workdir)
+            profiler = start_profiler(args.py_spy, server.pid)  # the accepting half only
             codes, _, post_seconds = asyncio.run(post_all(base, prepared, args.concurrency))
+            stop_profiler(profiler)
             accept_cpu = cpu_seconds(server.pid) - server_cpu
             accept_pg = postgres_cpu_seconds(db.workdir) - pg_cpu
             if any(not 200 <= code < 300 for code in codes):
                 raise SystemExit("some requests were refused")
             worker = start_worker(env)
+            profiler = start_profiler(args.py_spy and args.py_spy + ".worker", worker.pid)
             drain_seconds, worker_cpu, drain_pg = asyncio.run(
                 _drain(db, worker.pid, args.activities, args.timeout)
             )
+            stop_profiler(profiler)
             problems = asyncio.run(check_effects(db.url, base, local[0][1], args.activities))
         finally:
             stop_process(worker)
@@ -535,7 +539,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--py-spy", metavar="FILE", help="profile the server (collapsed stacks)")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="profile the server into FILE (collapsed stacks); with --phases, the worker too "
+        "(FILE.worker)",
+    )
     args = parser.parse_args()
     return run_phases(args) if args.phases else run(args)
 

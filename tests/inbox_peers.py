@@ -20,6 +20,7 @@ from federation.signatures import sign_cavage
 from fediverse.config import Settings
 from fediverse.storage import inbox_activities
 from fediverse.storage.database import Database
+from fediverse.storage.inbox_activities import NewActivity
 from fediverse.urls import LocalUrls
 
 AS2 = "application/activity+json"
@@ -169,11 +170,13 @@ async def enqueue(database: Database, activity: dict[str, Any]) -> None:
     async with database.transaction() as conn:
         await inbox_activities.insert_activity(
             conn,
-            row_id=next(_counter) + 10_000,
-            activity_id=activity["id"],
-            actor_uri=activity["actor"],
-            activity_type=activity["type"],
-            payload=activity,
+            activity=NewActivity(
+                row_id=next(_counter) + 10_000,
+                activity_id=activity["id"],
+                actor_uri=activity["actor"],
+                activity_type=activity["type"],
+                payload=activity,
+            ),
         )
 
 

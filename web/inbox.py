@@ -6,11 +6,22 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from federation.inbox import MAX_BODY_BYTES, InboxError, receive
+from federation.inbox import MAX_BODY_BYTES, InboxError, InboxWriter, receive
 from fediverse.storage import accounts as account_store
 from web.activitypub import key_resolver_of, policy_of, request_url
 from web.responses import JSONResponse, error_response
-from web.state import database_of
+from web.state import database_of, state_of
+
+INBOX_WRITER_SERVICE = "inbox_writer"
+
+
+def _writer_of(request: Request) -> InboxWriter:
+    """The process's InboxWriter: one per app, so that concurrent requests share commits."""
+    services = state_of(request).services
+    writer = services.get(INBOX_WRITER_SERVICE)
+    if not isinstance(writer, InboxWriter):
+        writer = services[INBOX_WRITER_SERVICE] = InboxWriter(database_of(request))
+    return writer
 
 
 async def _read_body(request: Request) -> bytes:
@@ -42,6 +53,7 @@ async def _receive(request: Request) -> Response:
             headers=request.headers,
             body=body,
             domain_policy=policy_of(request),
+            writer=_writer_of(request),
         )
     except InboxError as error:
         return error_response(error.status, error.reason)

@@ -30,45 +30,50 @@ _COLUMNS = """
 _A_COLUMNS = ", ".join(f"a.{name.strip()}" for name in _COLUMNS.split(","))
 
 
-async def insert_activity(
-    conn: Connection,
-    *,
-    row_id: int,
-    activity_id: str,
-    actor_uri: str,
-    activity_type: str,
-    payload: dict[str, Any],
-    notify_channel: str | None = None,
-) -> bool:
-    """Store a verified activity; False when this activity id was received before.
+@dataclass(frozen=True)
+class NewActivity:
+    """A verified activity about to be stored."""
 
-    With `notify_channel`, a new row also sends NOTIFY on it, in the same statement: outside a
-    transaction, storing an activity is then one round trip.
+    row_id: int
+    activity_id: str
+    actor_uri: str
+    activity_type: str
+    payload: dict[str, Any]
+
+
+async def insert_activity(conn: Connection, *, activity: NewActivity) -> bool:
+    """Store a verified activity; False when this activity id was received before."""
+    return activity.activity_id in await insert_activities(conn, activities=[activity])
+
+
+async def insert_activities(
+    conn: Connection, *, activities: list[NewActivity], notify_channel: str | None = None
+) -> set[str]:
+    """Store verified activities in one statement; returns the activity ids stored now (an id
+    received before is left as it was, and only the first of repeats within `activities` is
+    kept).
+
+    With `notify_channel`, storing anything also sends one NOTIFY on it, in the same statement:
+    outside a transaction, storing a batch of activities is one round trip.
     """
-    if notify_channel is None:
-        result = await conn.execute(
-            "INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING",
-            row_id,
-            activity_id,
-            actor_uri,
-            activity_type,
-            payload,
-        )
-        return bool(result.endswith(" 1"))
+    if not activities:
+        return set()
     rows = await conn.fetch(
         "WITH stored AS ("
         "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
-        "  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING RETURNING id"
-        ") SELECT pg_notify($6, '') FROM stored",
-        row_id,
-        activity_id,
-        actor_uri,
-        activity_type,
-        payload,
+        "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) "
+        "  ON CONFLICT (activity_id) DO NOTHING RETURNING activity_id"
+        "), woken AS ("
+        "  SELECT pg_notify($6, '') WHERE $6::text IS NOT NULL AND EXISTS (SELECT FROM stored)"
+        ") SELECT activity_id FROM stored, (SELECT count(*) FROM woken) AS sent",
+        [item.row_id for item in activities],
+        [item.activity_id for item in activities],
+        [item.actor_uri for item in activities],
+        [item.activity_type for item in activities],
+        [item.payload for item in activities],
         notify_channel,
     )
-    return len(rows) == 1
+    return {str(row["activity_id"]) for row in rows}
 
 
 # The lock space of the per-actor advisory locks taken while claiming (any constant unused

@@ -1,0 +1,142 @@
+"""Group commit of accepted activities (federation.inbox.InboxWriter): requests that arrive
+together share one INSERT, yet each is answered for itself, repeats count once, and one
+activity PostgreSQL refuses fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from federation import inbox
+from federation.inbox import InboxWriter
+from fediverse import ids
+from fediverse.config import Settings
+from fediverse.errors import ValidationError
+from fediverse.storage import inbox_activities
+from fediverse.storage.database import Database
+from fediverse.storage.inbox_activities import NewActivity
+from tests.inbox_peers import FakePeers, make_worker, note, signed_headers, wrap
+
+BOB = "https://remote.example/users/bob"
+
+
+@pytest.fixture
+async def peers(settings: Settings, app: Any) -> AsyncIterator[FakePeers]:
+    fake = FakePeers(settings)
+    fake.actor(BOB)
+    app.state.fediverse.services["federation_client"] = fake.client
+    yield fake
+    await fake.aclose()
+
+
+def _activity(number: int, *, content: str = "<p>hi</p>", key: str | None = None) -> NewActivity:
+    document = wrap("Create", BOB, note(BOB, number, content=content))
+    return NewActivity(
+        row_id=ids.new_id(),
+        activity_id=key or document["id"],
+        actor_uri=BOB,
+        activity_type="Create",
+        payload=document,
+    )
+
+
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every INSERT the writer makes (the real statement still runs)."""
+    sizes: list[int] = []
+    real = inbox_activities.insert_activities
+
+    async def counting(conn: Any, *, activities: list[NewActivity], **kwargs: Any) -> set[str]:
+        sizes.append(len(activities))
+        return await real(conn, activities=activities, **kwargs)
+
+    monkeypatch.setattr(inbox.inbox_activities, "insert_activities", counting)
+    return sizes
+
+
+async def test_activities_arriving_together_share_one_insert(
+    database: Database, batches: list[int]
+) -> None:
+    writer = InboxWriter(database)
+    items = [_activity(n) for n in range(20)]
+    results = await asyncio.gather(*(writer.store(item) for item in items))
+    assert results == [True] * 20
+    assert batches == [20]
+    async with database.connection() as conn:
+        stored = await conn.fetch("SELECT activity_id, payload FROM inbox_activities")
+    assert {row["activity_id"] for row in stored} == {item.activity_id for item in items}
+    assert all(row["payload"]["actor"] == BOB for row in stored)
+
+
+async def test_a_batch_is_at_most_max_batch_activities(
+    database: Database, batches: list[int]
+) -> None:
+    writer = InboxWriter(database, max_batch=8)
+    results = await asyncio.gather(*(writer.store(_activity(n)) for n in range(20)))
+    assert results == [True] * 20 and batches == [8, 8, 4]
+
+
+async def test_a_repeat_in_one_batch_or_a_later_one_is_a_duplicate(database: Database) -> None:
+    writer = InboxWriter(database)
+    first, again = (
+        _activity(1, key="https://remote.example/a/1"),
+        _activity(2, key="https://remote.example/a/1"),
+    )
+    results = await asyncio.gather(writer.store(_activity(0)), writer.store(first),
+                                   writer.store(again))  # fmt: skip
+    assert results == [True, True, False]
+    assert await writer.store(_activity(3, key="https://remote.example/a/1")) is False
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM inbox_activities") == 2
+
+
+async def test_one_activity_postgresql_refuses_fails_alone(
+    database: Database, batches: list[int]
+) -> None:
+    writer = InboxWriter(database)
+    good = [_activity(n) for n in range(4)]
+    bad = _activity(9, content="nul \u0000 inside")  # jsonb cannot hold U+0000
+    results = await asyncio.gather(
+        *(writer.store(item) for item in [*good[:2], bad, *good[2:]]), return_exceptions=True
+    )
+    assert results[:2] == [True, True] and results[3:] == [True, True]
+    assert isinstance(results[2], ValidationError)
+    assert batches == [5, 1, 1, 1, 1, 1]  # the batch, then one by one
+    async with database.connection() as conn:
+        ids_stored = {
+            r["activity_id"] for r in await conn.fetch("SELECT activity_id FROM inbox_activities")
+        }
+    assert ids_stored == {item.activity_id for item in good}
+
+
+async def test_concurrent_deliveries_over_http_each_apply_once(
+    client: httpx.AsyncClient, database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    activities = [wrap("Create", BOB, note(BOB, n)) for n in range(12)]
+    bodies = [orjson.dumps(a) for a in activities] + [orjson.dumps(activities[3])]
+    responses = await asyncio.gather(
+        *(client.post("/inbox", content=body, headers=signed_headers(BOB, body)) for body in bodies)
+    )
+    assert [r.status_code for r in responses] == [202] * 13
+    await make_worker(database, peers, settings).run_until_idle()
+    async with database.connection() as conn:
+        uris = [r["uri"] for r in await conn.fetch("SELECT uri FROM statuses ORDER BY uri")]
+    assert uris == sorted(a["object"]["id"] for a in activities)
+
+
+async def test_a_nul_character_is_a_400_and_the_server_keeps_serving(
+    client: httpx.AsyncClient, database: Database, peers: FakePeers
+) -> None:
+    bad = orjson.dumps(wrap("Create", BOB, note(BOB, 1, content="a\u0000b")))
+    good = orjson.dumps(wrap("Create", BOB, note(BOB, 2)))
+    refused = await client.post("/inbox", content=bad, headers=signed_headers(BOB, bad))
+    accepted = await client.post("/inbox", content=good, headers=signed_headers(BOB, good))
+    assert refused.status_code == 400 and "cannot be stored" in refused.json()["error"]
+    assert accepted.status_code == 202
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM inbox_activities") == 1
