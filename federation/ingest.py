@@ -87,6 +87,10 @@ class IngestContext:
     max_parent_depth: int = MAX_PARENT_DEPTH
     # The federation policy as of this activity (loaded on first use).
     policy: federation_rules.PolicySnapshot | None = None
+    # Peers' accounts read for a whole inbox group in one statement, by URI. Each is handed
+    # out once (`account_for` reads the table again for the next activity of that actor), and
+    # the inbox worker empties it before any activity that may change an account.
+    looked_up: dict[str, Account] | None = None
 
     def is_local_uri(self, uri: str) -> bool:
         return host_of(uri) == host_of(self.urls.base)
@@ -128,7 +132,9 @@ class IngestContext:
             return local
         await self.check_allowed(uri)
         if not refresh:
-            known = await account_store.fetch_account_by_uri(self.conn, uri=uri)
+            known = self.looked_up.pop(uri, None) if self.looked_up else None
+            if known is None:
+                known = await account_store.fetch_account_by_uri(self.conn, uri=uri)
             if known is not None:
                 return known
         try:

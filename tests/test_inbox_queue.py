@@ -219,3 +219,41 @@ async def test_an_activity_applied_on_its_own_waits_for_its_actor_and_is_never_a
     await worker.process(item)
     async with database.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM statuses") == 0
+
+
+async def test_an_account_changed_earlier_in_a_group_is_read_again(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    """A group reads its senders' accounts once; an activity that changes an account (here
+    the actor deleting itself) must not leave a later one of the group acting on the old row."""
+    for uri in (ANN, BEN):
+        await known_account(database, peers, uri)
+    notes = await deliver(
+        database,
+        peers,
+        settings,
+        wrap("Create", BEN, note(BEN, 1)),
+        wrap("Delete", ANN, ANN),
+        wrap("Create", ANN, note(ANN, 2)),
+    )
+    assert notes[0] is None and notes[1] is None
+    assert notes[2] is not None and notes[2].startswith("rejected")
+    async with database.connection() as conn:
+        uris = {row["uri"] for row in await conn.fetch("SELECT uri FROM statuses")}
+    assert uris == {f"{BEN}/statuses/1"}
+
+
+async def test_a_group_of_posts_records_one_created_event_each(
+    database: Database, settings: Settings, peers: FakePeers
+) -> None:
+    for uri in (ANN, BEN, CAL):
+        await known_account(database, peers, uri)
+    posts = [wrap("Create", uri, note(uri, 1)) for uri in (ANN, BEN, CAL)]
+    assert await deliver(database, peers, settings, *posts) == [None, None, None]
+    async with database.connection() as conn:
+        events = await conn.fetch(
+            "SELECT e.payload, s.uri FROM domain_events e "
+            "JOIN statuses s ON s.id = (e.payload->>'status_id')::bigint "
+            "WHERE e.kind = 'status.created' ORDER BY e.id"
+        )
+    assert [row["uri"] for row in events] == [post["object"]["id"] for post in posts]

@@ -155,6 +155,13 @@ async def fetch_account_by_uri(conn: Connection, *, uri: str) -> Account | None:
     return None if row is None else account_from_row(row)
 
 
+async def list_accounts_by_uris(conn: Connection, *, uris: list[str]) -> list[Account]:
+    rows = await conn.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM {_ACCOUNT_FROM} WHERE a.uri = ANY($1::text[])", uris
+    )
+    return [account_from_row(row) for row in rows]
+
+
 async def list_local_accounts(conn: Connection) -> list[tuple[Account, User]]:
     """Every local account with its user, oldest first."""
     rows = await conn.fetch(

@@ -20,32 +20,38 @@ class DomainEvent:
     created_at: datetime
 
 
-async def insert_event(
-    conn: Connection,
-    *,
-    event_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    for_publisher: bool = True,
-) -> None:
-    """One statement: the row plus the wake-ups, delivered at commit to any process.
+@dataclass(frozen=True)
+class NewEvent:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    for_publisher: bool
+
+
+async def insert_events(conn: Connection, *, events: list[NewEvent]) -> None:
+    """One statement: the rows plus their wake-ups, delivered at commit to any process.
 
     Events the publisher has nothing to do with (a peer's own actions, streaming-only news)
     are stored already processed, so it never claims them and is not woken for them.
     """
+    if not events:
+        return
     await conn.execute(
         """
         WITH inserted AS (
             INSERT INTO domain_events (id, kind, payload, processed_at)
-            VALUES ($1, $2, $3, CASE WHEN $4 THEN NULL ELSE now() END)
+            SELECT id, kind, payload, CASE WHEN for_publisher THEN NULL ELSE now() END
+            FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::boolean[])
+                AS e(id, kind, payload, for_publisher)
         )
-        SELECT CASE WHEN $4 THEN pg_notify('domain_events', $2) END,
-               pg_notify($5, $1::text)
+        SELECT CASE WHEN e.for_publisher THEN pg_notify('domain_events', e.kind) END,
+               pg_notify($5, e.id::text)
+        FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS e(id, kind, for_publisher)
         """,
-        event_id,
-        kind,
-        payload,
-        for_publisher,
+        [event.id for event in events],
+        [event.kind for event in events],
+        [event.payload for event in events],
+        [event.for_publisher for event in events],
         STREAMING_CHANNEL,
     )
 
