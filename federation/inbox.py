@@ -21,7 +21,13 @@ from federation.activitystreams import host_of, id_of
 from federation.client import FetchError
 from federation.keys import KeyResolver
 from federation.policy import DomainGate, refused_sender
-from federation.signatures import STRICT, SignatureError, VerifyPolicy, verify_with_resolver
+from federation.signatures import (
+    STRICT,
+    SignatureError,
+    VerifyPolicy,
+    normalize_headers,
+    verify_with_resolver,
+)
 from fediverse import ids
 from fediverse.errors import ValidationError
 from fediverse.storage import inbox_activities
@@ -118,10 +124,11 @@ async def receive(
     before any key is fetched and before anything is stored. `writer` is the process's
     InboxWriter (group commit); without one the activity is written on its own.
     """
+    headers = normalize_headers(headers)  # once, for the gate and the verification
     refused = await refused_sender(domain_policy, headers=headers, document=None)
     if refused is None:
         document = parse_activity(body)
-        refused = await refused_sender(domain_policy, headers=headers, document=document)
+        refused = await refused_sender(domain_policy, headers=None, document=document)
     if refused is not None:
         raise InboxError(403, f"{refused.domain} is not allowed to federate with this server")
     actor = id_of(document.get("actor"))

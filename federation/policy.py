@@ -138,14 +138,18 @@ def claimed_key_id(headers: Mapping[str, str]) -> str | None:
 
 
 async def refused_sender(
-    policy: DomainGate | None, *, headers: Mapping[str, str], document: dict[str, Any] | None
+    policy: DomainGate | None,
+    *,
+    headers: Mapping[str, str] | None,
+    document: dict[str, Any] | None,
 ) -> Decision | None:
-    """The refusing decision for a request whose keyId host or actor host may not federate,
-    else None. Called before any key is fetched or anything is stored."""
+    """The refusing decision for a request whose keyId host (from `headers`) or actor host
+    (from `document`) may not federate, else None. Called before any key is fetched or
+    anything is stored."""
     if policy is None:
         return None
     urls = []
-    key_id = claimed_key_id(headers)
+    key_id = claimed_key_id(headers) if headers is not None else None
     if key_id:
         urls.append(key_id)
     if document is not None:

@@ -114,10 +114,17 @@ STRICT = VerifyPolicy()
 _FOLD = re.compile(r"\s*\r?\n\s*")
 
 
-def normalize_headers(headers: HeaderInput) -> dict[str, str]:
+class NormalizedHeaders(dict[str, str]):
+    """Headers already normalized: `normalize_headers` hands these back as they are, so a
+    request checked in several steps (domain gate, verification) is normalized once."""
+
+
+def normalize_headers(headers: HeaderInput) -> NormalizedHeaders:
     """Lower-case names; repeated fields combined with ', ' (RFC 9110 §5.3); folds undone."""
+    if isinstance(headers, NormalizedHeaders):
+        return headers
     items = headers.items() if isinstance(headers, Mapping) else headers
-    result: dict[str, str] = {}
+    result = NormalizedHeaders()
     multi = getattr(headers, "multi_items", None)
     if callable(multi):
         items = multi()
@@ -431,7 +438,9 @@ def _epoch(raw: str | None, what: str) -> datetime | None:
         raise SignatureError(f"{what} parameter is not a timestamp") from error
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_http_date(raw: str) -> datetime:
+    # Cached: deliveries arriving in the same second carry the same Date.
     try:
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError) as error:

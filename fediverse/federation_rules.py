@@ -100,8 +100,10 @@ def normalize_domain(raw: str) -> str:
     return host
 
 
+@functools.lru_cache(maxsize=4096)
 def domain_of_url(url: str) -> str | None:
-    """The normalized domain of an absolute URL, or None."""
+    """The normalized domain of an absolute URL, or None. Cached: the inbox asks it of the
+    same actor and key URLs over and over."""
     try:
         parts = urlsplit(url)
         port = parts.port

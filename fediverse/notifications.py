@@ -98,10 +98,17 @@ async def _local_ids(conn: Connection, account_ids: list[int]) -> set[int]:
     return {account.id for account in accounts if account.is_local}
 
 
-async def notify_new_status(conn: Connection, status: Status, mention_ids: list[int]) -> None:
+async def notify_new_status(
+    conn: Connection,
+    status: Status,
+    mention_ids: list[int],
+    *,
+    followers_to_notify: list[int] | None = None,
+) -> None:
     """Notifications for a new post, local or a peer's: a mention for each local account in
     `mention_ids` (unless it muted the thread), then a `status` notification for local
     followers who asked for them, when the post is not direct and not a reply to someone else.
+    `followers_to_notify`, when the caller read them already, saves reading them here.
     """
     local = await _local_ids(conn, mention_ids)
     root = status.thread_root_id or status.id
@@ -120,9 +127,11 @@ async def notify_new_status(conn: Connection, status: Status, mention_ids: list[
         status.in_reply_to_id is not None and status.in_reply_to_account_id != status.account_id
     ):
         return
-    for follower_id in await interactions.list_follower_ids_to_notify(
-        conn, account_id=status.account_id
-    ):
+    if followers_to_notify is None:
+        followers_to_notify = await interactions.list_follower_ids_to_notify(
+            conn, account_id=status.account_id
+        )
+    for follower_id in followers_to_notify:
         if follower_id not in local:
             await notify(
                 conn,

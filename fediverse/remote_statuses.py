@@ -121,7 +121,7 @@ async def store_remote_status(
     created_at = _created_at(draft, now)
     status_id = ids.new_id(created_at)
     parent = draft.parent
-    status = await remote_store.insert_remote_status(
+    inserted = await remote_store.insert_remote_status(
         conn,
         values={
             "id": status_id,
@@ -141,11 +141,12 @@ async def store_remote_status(
         },
         addressing=list(draft.addressing),
     )
-    if status is None:  # stored before: the INSERT found it, no lookup needed first
+    if inserted is None:  # stored before: the INSERT found it, no lookup needed first
         existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
         if existing is None:  # deleted between the two statements: nothing to return
             raise LookupError(f"status {draft.uri} vanished while being stored")
         return existing, False
+    status = inserted.status
     mentioned = sorted(set(draft.mentioned_ids) - {draft.author.id})
     silent = sorted(set(draft.addressed_ids) - set(mentioned) - {draft.author.id})
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=mentioned)
@@ -156,7 +157,10 @@ async def store_remote_status(
     await _store_media(conn, draft, status_id)
     # A direct message notifies everyone it is addressed to; other posts, the mentioned.
     await notify_new_status(
-        conn, status, [*mentioned, *silent] if status.visibility == Visibility.DIRECT else mentioned
+        conn,
+        status,
+        [*mentioned, *silent] if status.visibility == Visibility.DIRECT else mentioned,
+        followers_to_notify=inserted.follower_ids_to_notify,
     )
     # A direct post joins the conversation of each local person it is addressed to.
     await conversations.record_direct_status(

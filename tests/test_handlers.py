@@ -572,3 +572,27 @@ async def test_a_reject_media_domain_keeps_its_posts_but_not_their_media(
     assert [(m["type"], m["description"]) for m in media["dan@other.example"]] == [
         ("image", "a dog")
     ]
+
+
+async def test_a_peers_post_notifies_only_the_followers_who_asked(
+    database: Database, settings: Settings, peers: FakePeers, client: httpx.AsyncClient
+) -> None:
+    alice = await make_staff(database, settings, "alice")
+    carl = await make_staff(database, settings, "carl")
+    for member in (alice, carl):
+        await follow_remote(database, peers, settings, member, BOB)
+    async with database.transaction() as conn:
+        await conn.execute(
+            "UPDATE follows SET notify = true WHERE account_id = $1", alice.account.id
+        )
+    post = note(BOB, 7, to=[PUBLIC], cc=[f"{BOB}/followers"])
+    reply = note(BOB, 8, to=[PUBLIC], cc=[f"{BOB}/followers"], inReplyTo=f"{CAROL}/statuses/1")
+    await known_account(database, peers, CAROL)
+    peers.serve(note(CAROL, 1, to=[PUBLIC]))
+    outcomes = await deliver(
+        database, peers, settings, wrap("Create", BOB, post), wrap("Create", BOB, reply)
+    )
+    assert outcomes == [None, None]
+    alices = [(n["type"], n["status"]["uri"]) for n in await notifications(client, alice)]
+    assert alices == [("status", post["id"])]  # not the reply to someone else
+    assert await notifications(client, carl) == []

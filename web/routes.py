@@ -57,10 +57,12 @@ async def health(request: Request) -> Response:
 
 def all_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route("/health", health)]
+    # The inboxes first: peers POST to them more than anything else is asked for, and a
+    # router tries its routes in order.
     for module in (
+        inbox,
         wellknown,
         activitypub,
-        inbox,
         oauth,
         apps,
         accounts,

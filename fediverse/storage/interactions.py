@@ -106,13 +106,17 @@ async def list_reblogger_ids(conn: Connection, *, status_id: int) -> list[int]:
     return [int(row["account_id"]) for row in rows]
 
 
+# Local followers who asked to be notified of `{author}`'s posts (follow `notify`); also read
+# by the statement that stores a peer's post (storage.remote_statuses), to save a round trip.
+FOLLOWERS_TO_NOTIFY = (
+    "SELECT f.account_id FROM follows f JOIN accounts a ON a.id = f.account_id "
+    "WHERE f.target_account_id = {author} AND f.notify AND a.domain IS NULL"
+)
+
+
 async def list_follower_ids_to_notify(conn: Connection, *, account_id: int) -> list[int]:
     """Local followers who asked to be notified of this account's posts (follow `notify`)."""
-    rows = await conn.fetch(
-        "SELECT f.account_id FROM follows f JOIN accounts a ON a.id = f.account_id "
-        "WHERE f.target_account_id = $1 AND f.notify AND a.domain IS NULL",
-        account_id,
-    )
+    rows = await conn.fetch(FOLLOWERS_TO_NOTIFY.format(author="$1"), account_id)
     return [int(row["account_id"]) for row in rows]
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fediverse.storage.database import Connection
+from fediverse.storage.interactions import FOLLOWERS_TO_NOTIFY
 from fediverse.storage.statuses import STATUS_COLUMNS, Status, status_from_row
 
 
@@ -32,11 +33,19 @@ class Pair:
     target_id: int
 
 
+@dataclass(frozen=True)
+class InsertedStatus:
+    status: Status
+    # Local followers of the author who asked to be notified of its posts.
+    follower_ids_to_notify: list[int]
+
+
 async def insert_remote_status(
     conn: Connection, *, values: dict[str, Any], addressing: list[str]
-) -> Status | None:
+) -> InsertedStatus | None:
     """Insert a peer's status with its addressing (the URIs it was sent to) and return it as
-    stored: one statement, no read-back. None when a status with this uri exists already."""
+    stored, with the followers to notify of it: one statement, no read-back. None when a
+    status with this uri exists already."""
     columns = list(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     row = await conn.fetchrow(
@@ -45,11 +54,14 @@ async def insert_remote_status(
         "addressed AS (INSERT INTO status_addressing (status_id, target_uri) "
         f"  SELECT s.id, target FROM s, unnest(${len(columns) + 1}::text[]) AS target "
         "  ON CONFLICT DO NOTHING) "
-        "SELECT * FROM s",
+        f"SELECT s.*, ARRAY({FOLLOWERS_TO_NOTIFY.format(author='s.account_id')}) AS notify_ids "
+        "FROM s",
         *values.values(),
         list(dict.fromkeys(addressing)),
     )
-    return None if row is None else status_from_row(row)
+    if row is None:
+        return None
+    return InsertedStatus(status_from_row(row), [int(i) for i in row["notify_ids"]])
 
 
 async def insert_remote_media(
