@@ -30,6 +30,8 @@ from federation.ingest import (
     check_note,
     draft_of,
     ingest_note,
+    is_plain_post,
+    prepare_note,
     status_for_uri,
     store_poll,
 )
@@ -51,6 +53,7 @@ from fediverse.storage import accounts as account_store
 from fediverse.storage import remote_statuses as remote_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
+from fediverse.storage.statuses import Status
 
 Activity = dict[str, Any]
 Handler = Callable[[IngestContext, Activity, Account], Awaitable[None]]
@@ -201,6 +204,11 @@ async def on_create(ctx: IngestContext, activity: Activity, actor: Account) -> N
     if document.get("type") not in NOTE_TYPES:
         raise ActivityIgnored(f"object type {document.get('type')!r} is not stored as a status")
     if await _poll_vote(ctx, document, actor):
+        return
+    if ctx.deferred_posts is not None and is_plain_post(document):
+        draft = await prepare_note(ctx, document, author=actor, activity_uri=_activity_id(activity))
+        if not isinstance(draft, Status):
+            ctx.deferred_posts.append(draft)
         return
     await ingest_note(ctx, document, author=actor, activity_uri=_activity_id(activity))
 

@@ -29,11 +29,18 @@ from typing import Any
 from federation.actors import DocumentFetcher
 from federation.handlers import dispatch
 from federation.inbox import NOTIFY_CHANNEL
-from federation.ingest import ActivityIgnored, ActivityRejected, FetchFailed, IngestContext
+from federation.ingest import (
+    ActivityIgnored,
+    ActivityRejected,
+    FetchFailed,
+    IngestContext,
+    is_plain_post,
+)
 from federation.signatures import RequestSigner
 from fediverse import events, federation_rules
 from fediverse.config import Settings
 from fediverse.federation_rules import PolicySnapshot
+from fediverse.remote_statuses import RemoteStatusDraft, store_remote_statuses
 from fediverse.storage import accounts as account_store
 from fediverse.storage import inbox_activities as store
 from fediverse.storage.accounts import Account
@@ -74,6 +81,14 @@ class _NeedsFetch(Exception):
 
 class _Uneven(Exception):
     """An activity of a group applied straight through did not simply apply."""
+
+
+def _is_plain_create(activity: dict[str, Any]) -> bool:
+    """A Create embedding a new post that is neither a poll nor a reply (see is_plain_post)."""
+    embedded = activity.get("object")
+    return (
+        activity.get("type") == "Create" and isinstance(embedded, dict) and is_plain_post(embedded)
+    )
 
 
 class _NoFetching:
@@ -207,27 +222,45 @@ class InboxWorker:
         self, conn: Connection, items: list[InboxActivity], policy: PolicySnapshot
     ) -> bool:
         """Every activity in one savepoint, marked processed; False (and nothing kept) when
-        one of them did not simply apply. The senders' accounts are read in one statement
-        and the events the group records are written in one."""
+        one of them did not simply apply. The senders' accounts are read in one statement,
+        the events the group records are written in one, and each run of new posts (neither
+        polls nor replies) is stored with one INSERT, before any other activity applies."""
         actors = sorted({item.actor_uri for item in items})
         looked_up = {
             account.uri: account
             for account in await account_store.list_accounts_by_uris(conn, uris=actors)
         }
+        posts: list[RemoteStatusDraft] = []
         try:
             async with conn.transaction(), events.batched(conn):
                 for item in items:
                     if item.activity_type not in _LEAVE_ACCOUNTS:
                         looked_up.clear()
+                    deferrable = _is_plain_create(item.payload)
+                    if not deferrable:  # it may read or change what the posts before it store
+                        await self._store_posts(conn, posts)
+                    ctx = self._context(conn, policy, looked_up)
+                    ctx.deferred_posts = posts if deferrable else None
                     try:
-                        await dispatch(self._context(conn, policy, looked_up), item.payload)
+                        await dispatch(ctx, item.payload)
                     except Exception as exc:  # rolled back; the careful pass sorts it out
                         raise _Uneven from exc
+                await self._store_posts(conn, posts)
                 done: list[tuple[int, str | None]] = [(item.id, None) for item in items]
                 await store.mark_processed_many(conn, rows=done, now=self.clock())
         except _Uneven:
             return False
         return True
+
+    async def _store_posts(self, conn: Connection, posts: list[RemoteStatusDraft]) -> None:
+        """Store the posts deferred so far, with one INSERT (store_remote_statuses)."""
+        if not posts:
+            return
+        try:
+            await store_remote_statuses(conn, posts, now=self.clock())
+        except Exception as exc:  # rolled back; the careful pass stores them one by one
+            raise _Uneven from exc
+        posts.clear()
 
     async def _apply_carefully(
         self, conn: Connection, items: list[InboxActivity], policy: PolicySnapshot

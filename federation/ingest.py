@@ -87,6 +87,9 @@ class IngestContext:
     max_parent_depth: int = MAX_PARENT_DEPTH
     # The federation policy as of this activity (loaded on first use).
     policy: federation_rules.PolicySnapshot | None = None
+    # Set by the inbox worker for a run of new posts it stores together: a Create that is
+    # neither a poll nor a reply adds its draft here instead of storing it at once.
+    deferred_posts: list[RemoteStatusDraft] | None = None
     # Peers' accounts read for a whole inbox group in one statement, by URI. Each is handed
     # out once (`account_for` reads the table again for the next activity of that actor), and
     # the inbox worker empties it before any activity that may change an account.
@@ -489,15 +492,26 @@ async def parent_of(ctx: IngestContext, document: dict[str, Any], depth: int) ->
         return None
 
 
-async def ingest_note(
+def is_plain_post(document: dict[str, Any]) -> bool:
+    """A new post that is neither a poll nor a reply: storing it reads no other status and
+    writes nothing besides the status itself, so several can be stored at once."""
+    return (
+        document.get("type") in NOTE_TYPES
+        and document.get("type") != "Question"
+        and document.get("inReplyTo") is None
+    )
+
+
+async def prepare_note(
     ctx: IngestContext,
     document: dict[str, Any],
     *,
     author: Account,
     activity_uri: str | None,
     depth: int = 0,
-) -> tuple[Status, bool]:
-    """Store a checked remote post (idempotent on its uri). Returns (status, created)."""
+) -> RemoteStatusDraft | Status:
+    """Check a remote post and draft it for storing (its parent looked up, or fetched); or
+    the stored status, when a reply turns out to be known already."""
     uri = check_note(document, author_uri=author.uri)
     await ctx.check_allowed(author.uri)
     if author.suspended_at is not None:
@@ -507,9 +521,23 @@ async def ingest_note(
         # post that answers nothing skips this: storing it finds a duplicate by itself.
         existing = await status_store.fetch_status_by_uri(ctx.conn, uri=uri)
         if existing is not None:
-            return existing, False
+            return existing
     parent = await parent_of(ctx, document, depth)
-    draft = await draft_of(ctx, document, author=author, activity_uri=activity_uri, parent=parent)
+    return await draft_of(ctx, document, author=author, activity_uri=activity_uri, parent=parent)
+
+
+async def ingest_note(
+    ctx: IngestContext,
+    document: dict[str, Any],
+    *,
+    author: Account,
+    activity_uri: str | None,
+    depth: int = 0,
+) -> tuple[Status, bool]:
+    """Store a checked remote post (idempotent on its uri). Returns (status, created)."""
+    draft = await prepare_note(ctx, document, author=author, activity_uri=activity_uri, depth=depth)
+    if isinstance(draft, Status):
+        return draft, False
     status, created = await store_remote_status(ctx.conn, draft, now=ctx.now)
     if created:
         await store_poll(ctx, document, status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fediverse import conversations, events, ids
 from fediverse.audience import Visibility
@@ -22,7 +23,7 @@ from fediverse.storage import reports as report_store
 from fediverse.storage import statuses as status_store
 from fediverse.storage.accounts import Account
 from fediverse.storage.database import Connection
-from fediverse.storage.remote_statuses import RemoteMediaRow
+from fediverse.storage.remote_statuses import InsertedStatus, RemoteMediaRow, RemoteStatusRow
 from fediverse.storage.statuses import Status
 
 MEDIA_TYPES = frozenset({"image", "gifv", "video", "audio", "unknown"})
@@ -71,7 +72,7 @@ def _created_at(draft: RemoteStatusDraft, now: datetime) -> datetime:
     return draft.published
 
 
-def _content_columns(draft: RemoteStatusDraft) -> dict[str, object]:
+def _content_columns(draft: RemoteStatusDraft) -> dict[str, Any]:
     content = sanitize_html(draft.content_html)
     spoiler = html_to_text(sanitize_html(draft.spoiler_text)) if draft.spoiler_text else ""
     return {
@@ -114,39 +115,68 @@ async def _store_tags(conn: Connection, status_id: int, names: tuple[str, ...]) 
     )
 
 
+def _status_row(draft: RemoteStatusDraft, now: datetime) -> RemoteStatusRow:
+    created_at = _created_at(draft, now)
+    parent = draft.parent
+    return RemoteStatusRow(
+        id=ids.new_id(created_at),
+        uri=draft.uri,
+        url=draft.url,
+        account_id=draft.author.id,
+        visibility=draft.visibility,
+        in_reply_to_id=parent.id if parent else None,
+        in_reply_to_account_id=parent.account_id if parent else None,
+        in_reply_to_uri=parent.uri if parent else draft.in_reply_to_uri,
+        thread_root_id=(parent.thread_root_id or parent.id) if parent else None,
+        created_at=created_at,
+        activity_uri=draft.activity_uri,
+        addressing=draft.addressing,
+        **_content_columns(draft),
+    )
+
+
 async def store_remote_status(
     conn: Connection, draft: RemoteStatusDraft, *, now: datetime
 ) -> tuple[Status, bool]:
     """Store a peer's new post (idempotent on its uri). Returns (status, created)."""
-    created_at = _created_at(draft, now)
-    status_id = ids.new_id(created_at)
-    parent = draft.parent
-    inserted = await remote_store.insert_remote_status(
-        conn,
-        values={
-            "id": status_id,
-            "uri": draft.uri,
-            "url": draft.url,
-            "account_id": draft.author.id,
-            "local": False,
-            "visibility": draft.visibility,
-            "local_only": False,
-            "in_reply_to_id": parent.id if parent else None,
-            "in_reply_to_account_id": parent.account_id if parent else None,
-            "in_reply_to_uri": parent.uri if parent else draft.in_reply_to_uri,
-            "thread_root_id": (parent.thread_root_id or parent.id) if parent else None,
-            "created_at": created_at,
-            "activity_uri": draft.activity_uri,
-            **_content_columns(draft),
-        },
-        addressing=list(draft.addressing),
+    return (await store_remote_statuses(conn, [draft], now=now))[0]
+
+
+async def store_remote_statuses(
+    conn: Connection, drafts: list[RemoteStatusDraft], *, now: datetime
+) -> list[tuple[Status, bool]]:
+    """Store peers' new posts, all with one INSERT (the inbox applies a group of posts so),
+    each idempotent on its uri. Returns (status, created) for each draft, in order; a uri
+    repeated among the drafts is created by its first draft only."""
+    inserted = await remote_store.insert_remote_statuses(
+        conn, rows=[_status_row(draft, now) for draft in drafts]
     )
-    if inserted is None:  # stored before: the INSERT found it, no lookup needed first
-        existing = await status_store.fetch_status_by_uri(conn, uri=draft.uri)
-        if existing is None:  # deleted between the two statements: nothing to return
+    # Stored before: the INSERT found them, no lookup was needed first.
+    missing = [draft.uri for draft in drafts if draft.uri not in inserted]
+    existing = {
+        status.uri: status
+        for status in await status_store.list_statuses_by_uris(conn, uris=missing)
+    }
+    results: list[tuple[Status, bool]] = []
+    for draft in drafts:
+        new = inserted.pop(draft.uri, None)
+        if new is not None:
+            await _after_insert(conn, draft, new)
+            results.append((new.status, True))
+            existing[draft.uri] = new.status
+            continue
+        status = existing.get(draft.uri)
+        if status is None:  # deleted between the two statements: nothing to return
             raise LookupError(f"status {draft.uri} vanished while being stored")
-        return existing, False
-    status = inserted.status
+        results.append((status, False))
+    return results
+
+
+async def _after_insert(conn: Connection, draft: RemoteStatusDraft, new: InsertedStatus) -> None:
+    """What a peer's post brings with it once stored: mentions, tags, media, notifications,
+    conversations and the event that streams it."""
+    status = new.status
+    status_id = status.id
     mentioned = sorted(set(draft.mentioned_ids) - {draft.author.id})
     silent = sorted(set(draft.addressed_ids) - set(mentioned) - {draft.author.id})
     await status_store.insert_mentions(conn, status_id=status_id, account_ids=mentioned)
@@ -160,7 +190,7 @@ async def store_remote_status(
         conn,
         status,
         [*mentioned, *silent] if status.visibility == Visibility.DIRECT else mentioned,
-        followers_to_notify=inserted.follower_ids_to_notify,
+        followers_to_notify=new.follower_ids_to_notify,
     )
     # A direct post joins the conversation of each local person it is addressed to.
     await conversations.record_direct_status(
@@ -173,7 +203,6 @@ async def store_remote_status(
         status_id=status.id,
         account_id=status.account_id,
     )
-    return status, True
 
 
 async def update_remote_status(

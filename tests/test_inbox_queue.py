@@ -257,3 +257,85 @@ async def test_a_group_of_posts_records_one_created_event_each(
             "WHERE e.kind = 'status.created' ORDER BY e.id"
         )
     assert [row["uri"] for row in events] == [post["object"]["id"] for post in posts]
+
+
+@pytest.fixture
+def storing(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Records how many posts each INSERT of statuses carried, and which groups needed the
+    careful pass (the real code still runs)."""
+    from fediverse.storage import remote_statuses as remote_store
+
+    seen: dict[str, list[int]] = {"inserts": [], "careful": []}
+    insert, careful = remote_store.insert_remote_statuses, inbox_worker.InboxWorker._apply_carefully
+
+    async def counting_insert(conn: Any, *, rows: list[Any]) -> Any:
+        seen["inserts"].append(len(rows))
+        return await insert(conn, rows=rows)
+
+    async def counting_careful(self: Any, conn: Any, items: list[Any], policy: Any) -> Any:
+        seen["careful"].append(len(items))
+        return await careful(self, conn, items, policy)
+
+    monkeypatch.setattr(remote_store, "insert_remote_statuses", counting_insert)
+    monkeypatch.setattr(inbox_worker.InboxWorker, "_apply_carefully", counting_careful)
+    return seen
+
+
+async def _apply_as_one_group(
+    database: Database, settings: Settings, peers: FakePeers, activities: list[dict[str, Any]]
+) -> None:
+    for activity in activities:
+        await enqueue(database, activity)
+    worker = inbox_worker.InboxWorker(
+        database, peers.client, make_worker(database, peers, settings).urls, settings, lanes=1
+    )
+    assert await worker.run_until_idle() == len(activities)
+
+
+async def test_a_run_of_new_posts_is_stored_with_one_insert(
+    database: Database, settings: Settings, peers: FakePeers, storing: dict[str, list[int]]
+) -> None:
+    for uri in (ANN, BEN, CAL):
+        await known_account(database, peers, uri)
+    posts = [wrap("Create", uri, note(uri, n)) for n in (1, 2) for uri in (ANN, BEN, CAL)]
+    again = wrap("Create", ANN, note(ANN, 1))  # the same post again, under another activity id
+    await _apply_as_one_group(database, settings, peers, [*posts, again])
+    assert storing == {"inserts": [7], "careful": []}
+    async with database.connection() as conn:
+        uris = sorted(row["uri"] for row in await conn.fetch("SELECT uri FROM statuses"))
+        addressed = await conn.fetchval("SELECT count(*) FROM status_addressing")
+        pending = await store.count_pending(conn)
+    assert uris == sorted(post["object"]["id"] for post in posts)
+    assert addressed == 6 * 2 and pending == 0  # to: Public, cc: the author's followers
+
+
+async def test_posts_are_stored_before_an_activity_that_refers_to_them(
+    database: Database, settings: Settings, peers: FakePeers, storing: dict[str, list[int]]
+) -> None:
+    """A like, a reply and a delete of posts from earlier in the same group find them: the
+    group still applies in one pass, in order."""
+    for uri in (ANN, BEN, CAL):
+        await known_account(database, peers, uri)
+    first, second = note(ANN, 1), note(BEN, 2)
+    reply = note(CAL, 3, inReplyTo=first["id"])
+    activities = [
+        wrap("Create", ANN, first),
+        wrap("Create", BEN, second),
+        wrap("Like", CAL, first["id"]),
+        wrap("Create", CAL, reply),
+        wrap("Create", CAL, note(CAL, 4)),
+        wrap("Delete", BEN, second["id"]),
+    ]
+    await _apply_as_one_group(database, settings, peers, activities)
+    assert storing["careful"] == []
+    assert storing["inserts"] == [2, 1, 1]  # the two posts; the reply; the last post
+    async with database.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT s.uri, s.favourites_count, p.uri AS parent FROM statuses s "
+            "LEFT JOIN statuses p ON p.id = s.in_reply_to_id ORDER BY s.uri"
+        )
+    assert [(r["uri"], r["favourites_count"], r["parent"]) for r in rows] == [
+        (first["id"], 1, None),
+        (reply["id"], 0, first["id"]),
+        (f"{CAL}/statuses/4", 0, None),
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from fediverse.storage.database import Connection
 from fediverse.storage.interactions import FOLLOWERS_TO_NOTIFY
@@ -40,28 +39,93 @@ class InsertedStatus:
     follower_ids_to_notify: list[int]
 
 
-async def insert_remote_status(
-    conn: Connection, *, values: dict[str, Any], addressing: list[str]
-) -> InsertedStatus | None:
-    """Insert a peer's status with its addressing (the URIs it was sent to) and return it as
-    stored, with the followers to notify of it: one statement, no read-back. None when a
-    status with this uri exists already."""
-    columns = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    row = await conn.fetchrow(
-        f"WITH s AS (INSERT INTO statuses AS s ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"  ON CONFLICT (uri) DO NOTHING RETURNING {STATUS_COLUMNS}), "
-        "addressed AS (INSERT INTO status_addressing (status_id, target_uri) "
-        f"  SELECT s.id, target FROM s, unnest(${len(columns) + 1}::text[]) AS target "
-        "  ON CONFLICT DO NOTHING) "
-        f"SELECT s.*, ARRAY({FOLLOWERS_TO_NOTIFY.format(author='s.account_id')}) AS notify_ids "
-        "FROM s",
-        *values.values(),
-        list(dict.fromkeys(addressing)),
+@dataclass(frozen=True)
+class RemoteStatusRow:
+    """The columns of a peer's new status (`local` and `local_only` are always false)."""
+
+    id: int
+    uri: str
+    url: str | None
+    account_id: int
+    visibility: str
+    in_reply_to_id: int | None
+    in_reply_to_account_id: int | None
+    in_reply_to_uri: str | None
+    thread_root_id: int | None
+    created_at: datetime
+    activity_uri: str | None
+    content: str
+    spoiler_text: str
+    search_text: str
+    sensitive: bool
+    language: str | None
+    # The URIs it was sent to (to and cc).
+    addressing: tuple[str, ...]
+
+
+# Column name and array type of each RemoteStatusRow field stored in `statuses`.
+_ROW_COLUMNS = (
+    ("id", "bigint"),
+    ("uri", "text"),
+    ("url", "text"),
+    ("account_id", "bigint"),
+    ("visibility", "text"),
+    ("in_reply_to_id", "bigint"),
+    ("in_reply_to_account_id", "bigint"),
+    ("in_reply_to_uri", "text"),
+    ("thread_root_id", "bigint"),
+    ("created_at", "timestamptz"),
+    ("activity_uri", "text"),
+    ("content", "text"),
+    ("spoiler_text", "text"),
+    ("search_text", "text"),
+    ("sensitive", "boolean"),
+    ("language", "text"),
+)
+_NAMES = ", ".join(name for name, _ in _ROW_COLUMNS)
+_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_ROW_COLUMNS, start=1))
+_AFTER = len(_ROW_COLUMNS)
+_INSERT_STATUSES = f"""
+    WITH s AS (
+        INSERT INTO statuses AS s ({_NAMES}, local, local_only)
+        SELECT {_NAMES}, false, false FROM unnest({_ARRAYS}) AS r({_NAMES})
+        ON CONFLICT (uri) DO NOTHING
+        RETURNING {STATUS_COLUMNS}
+    ), addressed AS (
+        INSERT INTO status_addressing (status_id, target_uri)
+        SELECT s.id, a.target
+        FROM s JOIN unnest(${_AFTER + 1}::text[], ${_AFTER + 2}::text[]) AS a(uri, target)
+            ON a.uri = s.uri
+        ON CONFLICT DO NOTHING
     )
-    if row is None:
-        return None
-    return InsertedStatus(status_from_row(row), [int(i) for i in row["notify_ids"]])
+    SELECT s.*, ARRAY({FOLLOWERS_TO_NOTIFY.format(author="s.account_id")}) AS notify_ids
+    FROM s
+"""
+
+
+async def insert_remote_statuses(
+    conn: Connection, *, rows: list[RemoteStatusRow]
+) -> dict[str, InsertedStatus]:
+    """Insert peers' statuses with their addressing, in one statement, and return those stored
+    now by uri, with the followers to notify of each (no read-back). A uri stored before, or
+    repeated among `rows`, is inserted once at most."""
+    if not rows:
+        return {}
+    columns = [[getattr(row, name) for row in rows] for name, _ in _ROW_COLUMNS]
+    firsts = {row.uri: row for row in reversed(rows)}  # a repeated uri: its first row counts
+    pairs = [
+        (uri, target) for uri, row in firsts.items() for target in dict.fromkeys(row.addressing)
+    ]
+    stored = await conn.fetch(
+        _INSERT_STATUSES,
+        *columns,
+        [uri for uri, _ in pairs],
+        [target for _, target in pairs],
+    )
+    return {
+        str(row["uri"]): InsertedStatus(status_from_row(row), [int(i) for i in row["notify_ids"]])
+        for row in stored
+    }
 
 
 async def insert_remote_media(

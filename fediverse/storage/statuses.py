@@ -111,6 +111,15 @@ async def fetch_status_by_uri(conn: Connection, *, uri: str) -> Status | None:
     return None if row is None else status_from_row(row)
 
 
+async def list_statuses_by_uris(conn: Connection, *, uris: list[str]) -> list[Status]:
+    if not uris:
+        return []
+    rows = await conn.fetch(
+        f"SELECT {STATUS_COLUMNS} FROM statuses s WHERE s.uri = ANY($1::text[])", uris
+    )
+    return [status_from_row(row) for row in rows]
+
+
 async def fetch_visible_status(
     conn: Connection, *, status_id: int, viewer_id: int | None
 ) -> Status | None:
