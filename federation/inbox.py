@@ -150,6 +150,7 @@ async def receive(
         actor_uri=str(actor),
         activity_type=str(document["type"]),
         payload=document,
+        raw=body,
     )
     try:
         stored = await (writer or InboxWriter(database)).store(activity)

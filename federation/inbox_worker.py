@@ -149,9 +149,9 @@ class InboxWorker:
             except Exception:  # a task boundary: the group rolled back and comes due again
                 log.exception("inbox group failed; its activities stay due")
                 break
-            if claimed == 0:
-                break
             total += claimed
+            if claimed < self.group_size:  # nothing more was due (for this lane)
+                break
         return total
 
     async def _claim_and_apply(self) -> int:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from fediverse.storage.database import Connection
 
 
@@ -39,6 +41,9 @@ class NewActivity:
     actor_uri: str
     activity_type: str
     payload: dict[str, Any]
+    # The JSON as received, when there is one: stored as it is (PostgreSQL parses it into
+    # jsonb either way), which saves serializing `payload` again.
+    raw: bytes | None = None
 
 
 async def insert_activity(conn: Connection, *, activity: NewActivity) -> bool:
@@ -61,7 +66,9 @@ async def insert_activities(
     rows = await conn.fetch(
         "WITH stored AS ("
         "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
-        "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) "
+        "  SELECT id, activity_id, actor_uri, activity_type, payload::jsonb "
+        "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "    AS a(id, activity_id, actor_uri, activity_type, payload) "
         "  ON CONFLICT (activity_id) DO NOTHING RETURNING activity_id"
         "), woken AS ("
         "  SELECT pg_notify($6, '') WHERE $6::text IS NOT NULL AND EXISTS (SELECT FROM stored)"
@@ -70,7 +77,10 @@ async def insert_activities(
         [item.activity_id for item in activities],
         [item.actor_uri for item in activities],
         [item.activity_type for item in activities],
-        [item.payload for item in activities],
+        [
+            item.raw.decode() if item.raw is not None else orjson.dumps(item.payload).decode()
+            for item in activities
+        ],
         notify_channel,
     )
     return {str(row["activity_id"]) for row in rows}
