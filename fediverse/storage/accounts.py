@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fediverse.storage.database import Connection
+from fediverse.storage.rows import field_names, from_row
 
 _ACCOUNT_COLUMNS = """
     a.id, a.username, a.domain, a.display_name, a.note, a.note_source, a.uri, a.url,
@@ -117,8 +118,11 @@ _USER_COLUMNS = """
 """
 
 
+_ACCOUNT_FIELDS = field_names(Account)
+
+
 def account_from_row(row: Any) -> Account:
-    return Account(**dict(row))
+    return from_row(Account, _ACCOUNT_FIELDS, row)
 
 
 async def fetch_account(conn: Connection, *, account_id: int) -> Account | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fediverse.audience import visible_sql
 from fediverse.storage.database import Connection
+from fediverse.storage.rows import field_names, from_row
 
 STATUS_COLUMNS = """
     s.id, s.uri, s.url, s.account_id, s.local, s.text, s.content, s.spoiler_text,
@@ -60,8 +61,11 @@ class StatusEdit:
     created_at: datetime
 
 
+_STATUS_FIELDS = field_names(Status)
+
+
 def status_from_row(row: Any) -> Status:
-    return Status(**{name: row[name] for name in Status.__dataclass_fields__})
+    return from_row(Status, _STATUS_FIELDS, row)
 
 
 async def insert_status(conn: Connection, *, values: dict[str, Any]) -> None:
