@@ -2,16 +2,20 @@
 
 500 remote actors (keys already stored) post ~2 KB public Notes addressed to their followers;
 local accounts follow them, so every note belongs in someone's home timeline. The real server
-(`python -m fediverse.cli serve`, uvloop + httptools, one process) runs against a fresh
-database; by default its queue workers run in-process as `serve` does (`--separate-worker`:
-`serve --no-workers` plus one `fediverse worker` process). A bare asyncio HTTP/1.1 client
+runs against a fresh database, in two layouts, one after the other (`--layout`):
+  one: `python -m fediverse.cli serve` alone, its queue workers in-process (the default
+       `serve`; one Python process does everything);
+  two: `serve --no-workers` plus one `fediverse worker` process (the scale-out layout of the
+       README: web and queue workers as separate processes).
+A bare asyncio HTTP/1.1 client
 (requests built beforehand, keep-alive) posts at concurrency 16. Reported: accepted/s (2xx)
 and processed/s (from the first request until every note is a stored status), beside the
 baseline measured in the same run on the same database: bare single-row autocommit INSERTs
 of the same JSON into a scratch table, from this process.
 Target: processed/s >= 40% of that baseline. Duplicates (2%) must create nothing. Not run in CI.
 
-    python bench/inbox.py                  # full size
+    python bench/inbox.py                  # full size, both layouts
+    python bench/inbox.py --layout two     # one layout only
     python bench/inbox.py --activities 500 --actors 50   # quick check
     python bench/inbox.py --phases         # accepting and draining apart, to see the costs
 """
@@ -383,7 +387,11 @@ def run(args: argparse.Namespace) -> int:
             stop_process(worker)
             stop_process(server)
 
-    mode = "serve + separate worker" if args.separate_worker else "serve, workers in-process"
+    mode = (
+        "layout two: serve --no-workers + worker"
+        if args.separate_worker
+        else "layout one: serve, workers in-process"
+    )
     figures = [
         Figure(
             "accepted/s (2xx)",
@@ -532,7 +540,7 @@ def main() -> int:
     parser.add_argument("--follows", type=int, default=40, help="peers each local account follows")
     parser.add_argument("--duplicate-share", type=float, default=0.02)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--separate-worker", action="store_true")
+    parser.add_argument("--layout", choices=["one", "two", "both"], default="both")
     parser.add_argument(
         "--phases", action="store_true", help="time accepting and draining apart (diagnosis)"
     )
@@ -546,7 +554,13 @@ def main() -> int:
         "(FILE.worker)",
     )
     args = parser.parse_args()
-    return run_phases(args) if args.phases else run(args)
+    if args.phases:
+        return run_phases(args)
+    failed = 0
+    for separate in {"one": [False], "two": [True], "both": [False, True]}[args.layout]:
+        args.separate_worker = separate
+        failed |= run(args)
+    return failed
 
 
 if __name__ == "__main__":
