@@ -366,7 +366,12 @@ def serialize_sf_inner_list(items: SfInnerList, params: SfParams) -> str:
 
 
 _ESCAPE = re.compile(r"\\(.)")
-_CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*(?:,|$)')
+# A quoted value as an "unrolled loop" (runs of plain characters between escapes): the same
+# language as (?:[^"\\]|\\.)*, but not one alternation per character, which made parsing a
+# Signature header (a 344-character base64 value) 4x slower.
+_CAVAGE_PARAM = re.compile(
+    r'\s*([A-Za-z]+)\s*=\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^,\s]*))\s*(?:,|$)'
+)
 
 
 def parse_cavage_params(value: str) -> dict[str, str]:
