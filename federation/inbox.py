@@ -165,9 +165,9 @@ class InboxWriter:
 
     Nothing waits for company: the first activity is written at once, and whatever arrives
     while that statement runs goes in the next one. A request is answered only after its
-    activity is committed, so a 202 still means stored. If a batch fails (one payload that
-    PostgreSQL refuses), each activity of it is written on its own, so one bad activity
-    fails alone.
+    activity is committed, so a 202 still means stored. If PostgreSQL refuses a value of a
+    batch, each activity of it is written on its own, so one bad activity fails alone; any
+    other failure (the database is unreachable) fails the whole batch at once.
     """
 
     def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
@@ -179,6 +179,9 @@ class InboxWriter:
     async def store(self, activity: NewActivity) -> bool:
         """Store one activity; False when its id was received before."""
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        # Read the outcome even when the caller went away, so a failure is not reported as
+        # "never retrieved" (the caller's own request has ended; nothing is lost).
+        stored.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._waiting.append((activity, stored))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_all())
@@ -210,8 +213,8 @@ class InboxWriter:
             for _, waiting in batch:
                 waiting.cancel()
             raise
-        except Exception as error:
-            if len(batch) > 1:
+        except ValidationError as error:
+            if len(batch) > 1:  # one payload PostgreSQL refuses: find it, store the others
                 log.info("storing %d activities failed (%s); one by one now", len(batch), error)
                 for item in batch:
                     await self._write([item])
@@ -219,6 +222,11 @@ class InboxWriter:
             _, waiting = batch[0]
             if not waiting.done():
                 waiting.set_exception(error)
+            return
+        except Exception as error:  # the database is unreachable, or similar: all fail
+            for _, waiting in batch:
+                if not waiting.done():
+                    waiting.set_exception(error)
             return
         # Repeats of one id within the batch: the first is stored, the others are duplicates.
         seen: set[str] = set()

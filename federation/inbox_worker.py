@@ -225,14 +225,14 @@ class InboxWorker:
         one of them did not simply apply. The senders' accounts are read in one statement,
         the events the group records are written in one, and each run of new posts (neither
         polls nor replies) is stored with one INSERT, before any other activity applies."""
-        actors = sorted({item.actor_uri for item in items})
-        looked_up = {
-            account.uri: account
-            for account in await account_store.list_accounts_by_uris(conn, uris=actors)
-        }
         posts: list[RemoteStatusDraft] = []
         try:
             async with conn.transaction(), events.batched(conn):
+                actors = sorted({item.actor_uri for item in items})
+                looked_up = {
+                    account.uri: account
+                    for account in await account_store.list_accounts_by_uris(conn, uris=actors)
+                }
                 for item in items:
                     if item.activity_type not in _LEAVE_ACCOUNTS:
                         looked_up.clear()
@@ -249,6 +249,9 @@ class InboxWorker:
                 done: list[tuple[int, str | None]] = [(item.id, None) for item in items]
                 await store.mark_processed_many(conn, rows=done, now=self.clock())
         except _Uneven:
+            return False
+        except Exception:  # a statement of the group's own (events, marks): try carefully
+            log.info("inbox group of %d: one pass failed; applying one by one", len(items))
             return False
         return True
 

@@ -100,10 +100,22 @@ def normalize_domain(raw: str) -> str:
     return host
 
 
-@functools.lru_cache(maxsize=4096)
+# Only URLs this short are cached: an unverified sender can make one nearly 1 MB long.
+_CACHED_URL_LENGTH = 512
+
+
 def domain_of_url(url: str) -> str | None:
-    """The normalized domain of an absolute URL, or None. Cached: the inbox asks it of the
-    same actor and key URLs over and over."""
+    """The normalized domain of an absolute URL, or None. Cached for short URLs: the inbox
+    asks it of the same actor and key URLs over and over."""
+    return _cached_domain_of_url(url) if len(url) <= _CACHED_URL_LENGTH else _domain_of_url(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_domain_of_url(url: str) -> str | None:
+    return _domain_of_url(url)
+
+
+def _domain_of_url(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -339,3 +339,36 @@ async def test_posts_are_stored_before_an_activity_that_refers_to_them(
         (reply["id"], 0, first["id"]),
         (f"{CAL}/statuses/4", 0, None),
     ]
+
+
+async def test_a_group_whose_own_statement_fails_is_applied_one_by_one(
+    database: Database,
+    settings: Settings,
+    peers: FakePeers,
+    storing: dict[str, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not only an activity's failure: if a statement of the one pass itself fails (here the
+    group's events written together), the group is redone activity by activity."""
+    from fediverse.storage import events as event_store
+
+    real = event_store.insert_events
+
+    async def no_batches(conn: Any, *, events: list[Any]) -> None:
+        if len(events) > 1:
+            raise RuntimeError("the group's events could not be written")
+        await real(conn, events=events)
+
+    monkeypatch.setattr(event_store, "insert_events", no_batches)
+    for uri in (ANN, BEN):
+        await known_account(database, peers, uri)
+    posts = [wrap("Create", ANN, note(ANN, 1)), wrap("Create", BEN, note(BEN, 1))]
+    await _apply_as_one_group(database, settings, peers, posts)
+    assert storing["careful"] == [2]
+    async with database.connection() as conn:
+        created = await conn.fetchval(
+            "SELECT count(*) FROM domain_events WHERE kind = 'status.created'"
+        )
+        rows = await conn.fetch("SELECT processed_at, last_error, attempts FROM inbox_activities")
+    assert created == 2
+    assert all(r["processed_at"] and r["last_error"] is None and r["attempts"] == 0 for r in rows)

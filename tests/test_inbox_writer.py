@@ -140,3 +140,34 @@ async def test_a_nul_character_is_a_400_and_the_server_keeps_serving(
     assert accepted.status_code == 202
     async with database.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inbox_activities") == 1
+
+
+async def test_an_unreachable_database_fails_the_whole_batch_at_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    async def unreachable(conn: Any, *, activities: list[NewActivity], **kwargs: Any) -> set[str]:
+        calls.append(len(activities))
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(inbox.inbox_activities, "insert_activities", unreachable)
+    writer = InboxWriter(database)
+    results = await asyncio.gather(
+        *(writer.store(_activity(n)) for n in range(6)), return_exceptions=True
+    )
+    assert all(isinstance(result, ConnectionResetError) for result in results)
+    assert calls == [6]  # not retried one by one behind the other requests
+
+
+def test_only_short_urls_are_cached() -> None:
+    from federation.activitystreams import _cached_host_of, host_of
+    from fediverse.federation_rules import _cached_domain_of_url, domain_of_url
+
+    long_url = "https://peer.example/" + "a" * 100_000
+    before = (_cached_host_of.cache_info().currsize, _cached_domain_of_url.cache_info().currsize)
+    assert host_of(long_url) == "peer.example" and domain_of_url(long_url) == "peer.example"
+    after = (_cached_host_of.cache_info().currsize, _cached_domain_of_url.cache_info().currsize)
+    assert after == before
+    assert host_of("https://Peer.Example/users/a") == "peer.example"
+    assert _cached_host_of.cache_info().currsize >= before[0]

@@ -20,12 +20,6 @@ from web.responses import error_response
 from web.state import database_of, settings_of, state_of
 
 INBOX_WRITER_SERVICE = "inbox_writer"
-_ACCEPTED = {
-    "type": "http.response.start",
-    "status": 202,
-    "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
-}
-_EMPTY_OBJECT = {"type": "http.response.body", "body": b"{}"}
 
 
 def _writer_of(request: Request) -> InboxWriter:
@@ -63,12 +57,6 @@ def _headers_of(scope: Scope) -> NormalizedHeaders:
     )
 
 
-def _headers_of(scope: Scope) -> NormalizedHeaders:
-    return normalize_headers(
-        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
-    )
-
-
 async def _personal_inbox_exists(request: Request) -> bool:
     async with database_of(request).connection() as conn:
         account = await account_store.fetch_account_by_username(
@@ -91,9 +79,11 @@ class Inbox:
         if self.personal and not await _personal_inbox_exists(request):
             await error_response(404, "Record not found")(scope, receive_message, send)
             return
+        # The URL as we are addressed: our configured base URL, never the Host header, and the
+        # path as it was sent (percent-encoded, as the peer signed it).
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        # The URL as we are addressed: our configured base URL, never the Host header.
-        url = f"{settings_of(request).base_url}{scope['path']}{'?' + query if query else ''}"
+        url = f"{settings_of(request).base_url}{path}{'?' + query if query else ''}"
         try:
             await receive(
                 database=database_of(request),
@@ -108,8 +98,15 @@ class Inbox:
         except InboxError as error:
             await error_response(error.status, error.reason)(scope, receive_message, send)
             return
-        await send(_ACCEPTED)
-        await send(_EMPTY_OBJECT)
+        # Messages made per response: a middleware may change their headers in place.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 202,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{}"})
 
 
 routes: list[BaseRoute] = [

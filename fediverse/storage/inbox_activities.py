@@ -63,6 +63,8 @@ async def insert_activities(
     """
     if not activities:
         return set()
+    # A repeated id: its first activity counts (the INSERT would keep one of them anyway).
+    activities = list({item.activity_id: item for item in reversed(activities)}.values())[::-1]
     rows = await conn.fetch(
         "WITH stored AS ("
         "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "

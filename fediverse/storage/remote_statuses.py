@@ -111,11 +111,10 @@ async def insert_remote_statuses(
     repeated among `rows`, is inserted once at most."""
     if not rows:
         return {}
-    columns = [[getattr(row, name) for row in rows] for name, _ in _ROW_COLUMNS]
-    firsts = {row.uri: row for row in reversed(rows)}  # a repeated uri: its first row counts
-    pairs = [
-        (uri, target) for uri, row in firsts.items() for target in dict.fromkeys(row.addressing)
-    ]
+    # A repeated uri: its first row counts (the INSERT would keep one of them anyway).
+    firsts = list({row.uri: row for row in reversed(rows)}.values())[::-1]
+    columns = [[getattr(row, name) for row in firsts] for name, _ in _ROW_COLUMNS]
+    pairs = [(row.uri, target) for row in firsts for target in dict.fromkeys(row.addressing)]
     stored = await conn.fetch(
         _INSERT_STATUSES,
         *columns,
