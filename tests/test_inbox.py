@@ -246,3 +246,19 @@ async def test_a_failing_peer_makes_the_activity_retry_later_not_vanish(
     assert await later.run_until_idle() == 1
     async with database.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM statuses") == 1
+
+
+async def test_only_posts_to_the_exact_inbox_paths_take_the_fast_path(
+    client: httpx.AsyncClient, database: Database, peers: FakePeers
+) -> None:
+    """Other methods and shapes still go through the app's router and middleware."""
+    assert (await client.get("/inbox")).status_code == 405
+    activity = wrap("Create", BOB, note(BOB, 9))
+    raw = orjson.dumps(activity)
+    slash = await client.post(
+        "/inbox/", content=raw, headers=signed_headers(BOB, raw, url="https://local.test/inbox")
+    )
+    assert slash.status_code == 202  # the trailing slash is stripped, as for every route
+    nested = await client.post("/users/a/b/inbox", content=raw, headers=signed_headers(BOB, raw))
+    assert nested.status_code == 404
+    assert await stored_count(database) == 1

@@ -27,6 +27,7 @@ from fediverse.storage.database import Database
 from fediverse.urls import LocalUrls
 from web.activitypub import policy_of_state
 from web.errors import EXCEPTION_HANDLERS
+from web.inbox import InboxFastPath
 from web.mastodon_api.search import SEARCH_RESOLVER_SERVICE
 from web.mastodon_api.statuses import MENTION_RESOLVER_SERVICE
 from web.responses import error_response
@@ -186,7 +187,11 @@ def create_app(
 
     app = Starlette(
         routes=all_routes(),
-        middleware=[Middleware(StripTrailingSlash), Middleware(RejectNulCharacters)],
+        middleware=[
+            Middleware(InboxFastPath),
+            Middleware(StripTrailingSlash),
+            Middleware(RejectNulCharacters),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

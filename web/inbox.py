@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from federation.inbox import MAX_BODY_BYTES, InboxError, InboxWriter, receive
 from federation.signatures import NormalizedHeaders, normalize_headers
+from fediverse.errors import DomainError
 from fediverse.storage import accounts as account_store
 from web.activitypub import key_resolver_of, policy_of
+from web.errors import on_domain_error
 from web.responses import error_response
 from web.state import database_of, settings_of, state_of
 
@@ -113,3 +115,39 @@ routes: list[BaseRoute] = [
     Route("/inbox", Inbox(personal=False), methods=["POST"]),
     Route("/users/{username}/inbox", Inbox(personal=True), methods=["POST"]),
 ]
+
+
+_SHARED = Inbox(personal=False)
+_PERSONAL = Inbox(personal=True)
+
+
+class InboxFastPath:
+    """Hands POST /inbox and /users/{username}/inbox straight to their endpoints, ahead of
+    the app's other middleware and its router (the busiest path of a federated server): in
+    bench/inbox.py, 0.48 -> 0.45 ms of `serve`'s CPU per activity. Anything else, and any
+    path these exact forms do not match, goes through the app as usual (the routes stay)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path == "/inbox":
+                await self._call(_SHARED, scope, receive_message, send)
+                return
+            if path.startswith("/users/") and path.endswith("/inbox"):
+                username = path[len("/users/") : -len("/inbox")]
+                if username and "/" not in username and "\x00" not in username:
+                    scope = {**scope, "path_params": {"username": username}}
+                    await self._call(_PERSONAL, scope, receive_message, send)
+                    return
+        await self.app(scope, receive_message, send)
+
+    @staticmethod
+    async def _call(endpoint: Inbox, scope: Scope, receive_message: Receive, send: Send) -> None:
+        try:
+            await endpoint(scope, receive_message, send)
+        except DomainError as error:
+            response = await on_domain_error(Request(scope, receive_message), error)
+            await response(scope, receive_message, send)
