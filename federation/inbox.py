@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,9 @@ from fediverse.storage.inbox_activities import NewActivity
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# The longest actor or activity id accepted: ids are indexed (a B-tree entry holds ~2.7 KB),
+# and real ones are far shorter.
+MAX_ID_LENGTH = 2048
 NOTIFY_CHANNEL = "inbox_activities"
 # Activities stored by one statement at most (see InboxWriter).
 MAX_BATCH = 128
@@ -60,10 +64,17 @@ class Received:
     note: str
 
 
+# "\u0000" in a JSON string (after an even number of backslashes, so itself an escape).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def parse_activity(body: bytes) -> dict[str, Any]:
     """The body as a JSON object with a type and an actor, or InboxError(400/413)."""
     if len(body) > MAX_BODY_BYTES:
         raise InboxError(413, "activity is larger than 1 MB")
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        # PostgreSQL text cannot hold U+0000: nothing of such an activity could be stored.
+        raise InboxError(400, "the activity cannot be stored: it contains a NUL character")
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -76,6 +87,8 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     if actor is None or not host_of(actor):
         raise InboxError(400, "activity has no http(s) actor")
     ident = document.get("id")
+    if len(actor) > MAX_ID_LENGTH or (isinstance(ident, str) and len(ident) > MAX_ID_LENGTH):
+        raise InboxError(400, f"actor or activity id is longer than {MAX_ID_LENGTH} characters")
     if ident is not None and (not isinstance(ident, str) or host_of(ident) != host_of(actor)):
         raise InboxError(400, "activity id is not on the actor's host")
     return document
@@ -154,7 +167,7 @@ async def receive(
     )
     try:
         stored = await (writer or InboxWriter(database)).store(activity)
-    except ValidationError as error:  # e.g. a "\u0000" in a string, which jsonb cannot hold
+    except ValidationError as error:  # a value PostgreSQL refuses, which the checks let through
         raise InboxError(400, f"the activity cannot be stored: {error}") from error
     return Received(activity_id=key, stored=stored, note="stored" if stored else "duplicate")
 

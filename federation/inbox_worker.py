@@ -251,7 +251,11 @@ class InboxWorker:
         except _Uneven:
             return False
         except Exception:  # a statement of the group's own (events, marks): try carefully
-            log.info("inbox group of %d: one pass failed; applying one by one", len(items))
+            log.warning(
+                "inbox group of %d: the one pass failed; applying one by one",
+                len(items),
+                exc_info=True,
+            )
             return False
         return True
 

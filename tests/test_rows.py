@@ -46,3 +46,20 @@ async def test_rows_become_equal_frozen_instances(
 def test_a_missing_column_is_an_error() -> None:
     with pytest.raises(KeyError):
         from_row(Status, field_names(Status), {"id": 1})
+
+
+def test_a_class_from_row_cannot_build_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            assert self.value >= 0
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Slotted:
+        value: int
+
+    for cls in (Checked, Slotted):
+        with pytest.raises(TypeError):
+            field_names(cls)

@@ -131,7 +131,9 @@ class InboxFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        query: bytes = scope.get("query_string", b"")
+        # A NUL in the query goes the usual way too (RejectNulCharacters answers it).
+        if scope["type"] == "http" and scope["method"] == "POST" and b"%00" not in query:
             path: str = scope["path"]
             if path == "/inbox":
                 await self._call(_SHARED, scope, receive_message, send)

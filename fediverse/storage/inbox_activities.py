@@ -41,8 +41,8 @@ class NewActivity:
     actor_uri: str
     activity_type: str
     payload: dict[str, Any]
-    # The JSON as received, when there is one: stored as it is (PostgreSQL parses it into
-    # jsonb either way), which saves serializing `payload` again.
+    # The JSON text as received, when there is one: stored verbatim (the column is `json`,
+    # see migration 0011), which also saves serializing `payload` again.
     raw: bytes | None = None
 
 
@@ -68,7 +68,7 @@ async def insert_activities(
     rows = await conn.fetch(
         "WITH stored AS ("
         "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "
-        "  SELECT id, activity_id, actor_uri, activity_type, payload::jsonb "
+        "  SELECT id, activity_id, actor_uri, activity_type, payload::json "
         "  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) "
         "    AS a(id, activity_id, actor_uri, activity_type, payload) "
         "  ON CONFLICT (activity_id) DO NOTHING RETURNING activity_id"

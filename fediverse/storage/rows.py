@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 
 def field_names(cls: type) -> tuple[str, ...]:
+    """The fields `from_row` fills; TypeError for a class it cannot build."""
+    if hasattr(cls, "__slots__") or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has slots or __post_init__: build it with __init__")
     return tuple(field.name for field in fields(cls))
 
 

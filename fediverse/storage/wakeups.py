@@ -36,13 +36,15 @@ async def run_woken(
         await listener.add_listener(channel, on_notify)
         try:
             while not stop.is_set():
+                # Cleared before the steps, not after: a NOTIFY that arrives while they run
+                # must wake the next round, not be forgotten.
+                wake.clear()
                 try:
                     while await step():
                         if stop.is_set():
                             return
                 except Exception:  # a task boundary: the loop must survive any one step
                     log.exception("%s loop failed; retrying shortly", name)
-                wake.clear()
                 waiter = asyncio.ensure_future(wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait(
