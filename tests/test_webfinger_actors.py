@@ -430,6 +430,19 @@ async def test_a_signed_get_replayed_to_another_collection_is_refused(
     assert (await client.get("/users/alice/followers", headers=headers)).status_code == 401
 
 
+async def test_a_signed_get_is_verified_against_the_path_as_sent(
+    client: httpx.AsyncClient, database: Database, settings: Settings, app: Any
+) -> None:
+    """A peer signs what it requests: with a trailing slash or percent-encoding, that path
+    (not the one the router matched) is what the signature covers."""
+    await make_staff(database, settings, "alice")
+    install_key_resolver(app)
+    for path in ("/users/alice/followers/", "/users/%61lice/followers"):
+        assert (await client.get(path, headers=signed_get(path))).status_code == 200, path
+    stripped = signed_get("/users/alice/followers")
+    assert (await client.get("/users/alice/followers/", headers=stripped)).status_code == 401
+
+
 async def test_a_signature_from_the_wrong_key_is_refused(
     client: httpx.AsyncClient, database: Database, settings: Settings, app: Any
 ) -> None:

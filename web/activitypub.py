@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from federation.activitystreams import AS_CONTEXT, wants_activitystreams
 from federation.actors import (
@@ -104,10 +105,16 @@ async def key_resolver_of(request: Request) -> KeyResolver:
 
 
 def request_url(request: Request) -> str:
-    """The URL as we are addressed: our configured base URL, never the Host header."""
-    query = request.url.query
-    path = request.url.path
-    return f"{settings_of(request).base_url}{path}{'?' + query if query else ''}"
+    """The URL as we are addressed: our configured base URL, never the Host header, and the
+    path as it was sent (percent-encoded, trailing slash kept), which is what a peer signs."""
+    return signed_url(request.scope, settings_of(request).base_url)
+
+
+def signed_url(scope: Scope, base_url: str) -> str:
+    """`request_url` from an ASGI scope."""
+    path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{base_url}{path}{'?' + query if query else ''}"
 
 
 async def refuse_disallowed_signer(request: Request) -> None:

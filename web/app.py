@@ -109,9 +109,9 @@ class StripTrailingSlash:
             path: str = scope["path"]
             if len(path) > 1 and path.endswith("/"):
                 scope = dict(scope)
+                # Routing reads `path`. `raw_path` stays as sent: an HTTP signature covers the
+                # path the peer requested, slash included.
                 scope["path"] = path.rstrip("/") or "/"
-                if scope.get("raw_path"):
-                    scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
         await self.app(scope, receive, send)
 
 

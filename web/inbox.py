@@ -16,7 +16,7 @@ from federation.inbox import MAX_BODY_BYTES, InboxError, InboxWriter, receive
 from federation.signatures import NormalizedHeaders, normalize_headers
 from fediverse.errors import DomainError
 from fediverse.storage import accounts as account_store
-from web.activitypub import key_resolver_of, policy_of
+from web.activitypub import key_resolver_of, policy_of, signed_url
 from web.errors import on_domain_error
 from web.responses import error_response
 from web.state import database_of, settings_of, state_of
@@ -81,11 +81,7 @@ class Inbox:
         if self.personal and not await _personal_inbox_exists(request):
             await error_response(404, "Record not found")(scope, receive_message, send)
             return
-        # The URL as we are addressed: our configured base URL, never the Host header, and the
-        # path as it was sent (percent-encoded, as the peer signed it).
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{settings_of(request).base_url}{path}{'?' + query if query else ''}"
+        url = signed_url(scope, settings_of(request).base_url)
         try:
             await receive(
                 database=database_of(request),
