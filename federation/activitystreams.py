@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
+
+from fediverse.url_cache import UrlCached
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -137,23 +138,9 @@ def first_string(value: Any) -> str | None:
     return None
 
 
-# URLs up to this long are cached (by host_of and federation_rules.domain_of_url): peers'
-# actor and key URLs are short, and an unverified sender can make a URL nearly 1 MB long, which
-# a cache of 4,096 entries must not keep.
-CACHED_URL_LENGTH = 512
-
-
+@UrlCached
 def host_of(url: str) -> str:
     """The lower-case host (with a non-default port) of an absolute URL; '' if not one."""
-    return _cached_host_of(url) if len(url) <= CACHED_URL_LENGTH else _host_of(url)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached_host_of(url: str) -> str:
-    return _host_of(url)
-
-
-def _host_of(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -208,6 +208,7 @@ class InboxWorker:
         conn: Connection,
         policy: PolicySnapshot,
         looked_up: dict[str, Account] | None = None,
+        deferred_posts: list[RemoteStatusDraft] | None = None,
     ) -> IngestContext:
         return IngestContext(
             conn=conn,
@@ -216,6 +217,7 @@ class InboxWorker:
             now=self.clock(),
             policy=policy,
             looked_up=looked_up,
+            deferred_posts=deferred_posts,
         )
 
     async def _apply_straight(
@@ -239,8 +241,7 @@ class InboxWorker:
                     deferrable = _is_plain_create(item.payload)
                     if not deferrable:  # it may read or change what the posts before it store
                         await self._store_posts(conn, posts)
-                    ctx = self._context(conn, policy, looked_up)
-                    ctx.deferred_posts = posts if deferrable else None
+                    ctx = self._context(conn, policy, looked_up, posts if deferrable else None)
                     try:
                         await dispatch(ctx, item.payload)
                     except Exception as exc:  # rolled back; the careful pass sorts it out

@@ -31,6 +31,7 @@ from fediverse.storage.federation_rules import (
     FederationRequestRow,
     RemoteTie,
 )
+from fediverse.url_cache import UrlCached
 
 AuditEntry = AuditRow
 DomainRule = DomainRuleRow
@@ -100,22 +101,9 @@ def normalize_domain(raw: str) -> str:
     return host
 
 
-# Only URLs this short are cached: an unverified sender can make one nearly 1 MB long.
-_CACHED_URL_LENGTH = 512
-
-
+@UrlCached
 def domain_of_url(url: str) -> str | None:
-    """The normalized domain of an absolute URL, or None. Cached for short URLs: the inbox
-    asks it of the same actor and key URLs over and over."""
-    return _cached_domain_of_url(url) if len(url) <= _CACHED_URL_LENGTH else _domain_of_url(url)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached_domain_of_url(url: str) -> str | None:
-    return _domain_of_url(url)
-
-
-def _domain_of_url(url: str) -> str | None:
+    """The normalized domain of an absolute URL, or None."""
     try:
         parts = urlsplit(url)
         port = parts.port

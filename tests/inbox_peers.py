@@ -168,15 +168,17 @@ def make_worker(database: Database, peers: FakePeers, settings: Settings) -> Inb
 async def enqueue(database: Database, activity: dict[str, Any]) -> None:
     """Store an activity as if it had been verified (handler tests skip the HTTP layer)."""
     async with database.transaction() as conn:
-        await inbox_activities.insert_activity(
+        await inbox_activities.insert_activities(
             conn,
-            activity=NewActivity(
-                row_id=next(_counter) + 10_000,
-                activity_id=activity["id"],
-                actor_uri=activity["actor"],
-                activity_type=activity["type"],
-                payload=activity,
-            ),
+            activities=[
+                NewActivity(
+                    row_id=next(_counter) + 10_000,
+                    activity_id=activity["id"],
+                    actor_uri=activity["actor"],
+                    activity_type=activity["type"],
+                    payload=activity,
+                )
+            ],
         )
 
 

@@ -107,14 +107,13 @@ class Inbox:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-routes: list[BaseRoute] = [
-    Route("/inbox", Inbox(personal=False), methods=["POST"]),
-    Route("/users/{username}/inbox", Inbox(personal=True), methods=["POST"]),
-]
-
-
 _SHARED = Inbox(personal=False)
 _PERSONAL = Inbox(personal=True)
+
+routes: list[BaseRoute] = [
+    Route("/inbox", _SHARED, methods=["POST"]),
+    Route("/users/{username}/inbox", _PERSONAL, methods=["POST"]),
+]
 
 
 class InboxFastPath:

@@ -46,11 +46,6 @@ class NewActivity:
     raw: bytes | None = None
 
 
-async def insert_activity(conn: Connection, *, activity: NewActivity) -> bool:
-    """Store a verified activity; False when this activity id was received before."""
-    return activity.activity_id in await insert_activities(conn, activities=[activity])
-
-
 async def insert_activities(
     conn: Connection, *, activities: list[NewActivity], notify_channel: str | None = None
 ) -> set[str]:
@@ -64,7 +59,10 @@ async def insert_activities(
     if not activities:
         return set()
     # A repeated id: its first activity counts (the INSERT would keep one of them anyway).
-    activities = list({item.activity_id: item for item in reversed(activities)}.values())[::-1]
+    firsts: dict[str, NewActivity] = {}
+    for item in activities:
+        firsts.setdefault(item.activity_id, item)
+    activities = list(firsts.values())
     rows = await conn.fetch(
         "WITH stored AS ("
         "  INSERT INTO inbox_activities (id, activity_id, actor_uri, activity_type, payload) "

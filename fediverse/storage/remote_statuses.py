@@ -112,7 +112,10 @@ async def insert_remote_statuses(
     if not rows:
         return {}
     # A repeated uri: its first row counts (the INSERT would keep one of them anyway).
-    firsts = list({row.uri: row for row in reversed(rows)}.values())[::-1]
+    by_uri: dict[str, RemoteStatusRow] = {}
+    for row in rows:
+        by_uri.setdefault(row.uri, row)
+    firsts = list(by_uri.values())
     columns = [[getattr(row, name) for row in firsts] for name, _ in _ROW_COLUMNS]
     pairs = [(row.uri, target) for row in firsts for target in dict.fromkeys(row.addressing)]
     stored = await conn.fetch(
