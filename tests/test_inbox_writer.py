@@ -173,3 +173,35 @@ def test_only_short_urls_are_cached() -> None:
         short_url = f"https://Peer.Example/users/{id(function)}"
         assert function(short_url) == function(short_url) == "peer.example"
         assert function.cache_info().hits == before.hits + 1  # the second call came from it
+
+
+async def test_an_activity_is_read_back_as_the_text_received(
+    client: httpx.AsyncClient, database: Database, peers: FakePeers
+) -> None:
+    """Numbers are kept as sent: `1e308` must not come back as 309 digits (nor `1e-16383`,
+    which the parser reads as 0, as 16,385 characters), or one activity could make every
+    claim of the queue read gigabytes."""
+    activity = wrap("Create", BOB, note(BOB, 1))
+    body = orjson.dumps(activity)[:-1] + b',"n":[' + b",".join([b"1e308", b"1e-16383"] * 50) + b"]}"
+    response = await client.post("/inbox", content=body, headers=signed_headers(BOB, body))
+    assert response.status_code == 202
+    async with database.connection() as conn:
+        stored = await conn.fetchval("SELECT payload::text FROM inbox_activities")
+        claimed = await conn.fetchval("SELECT octet_length(payload::text) FROM inbox_activities")
+    assert stored.encode() == body and claimed == len(body)
+
+
+async def test_an_overlong_id_is_refused_alone(
+    client: httpx.AsyncClient, database: Database, peers: FakePeers
+) -> None:
+    long_id = wrap("Create", BOB, note(BOB, 1))
+    long_id["id"] = f"{BOB}/activities/" + "x" * 3000
+    good = wrap("Create", BOB, note(BOB, 2))
+    bodies = [orjson.dumps(long_id), orjson.dumps(good)]
+    responses = await asyncio.gather(
+        *(client.post("/inbox", content=b, headers=signed_headers(BOB, b)) for b in bodies)
+    )
+    assert [r.status_code for r in responses] == [400, 202]
+    assert "longer than 2048" in responses[0].json()["error"]
+    async with database.connection() as conn:
+        assert await conn.fetchval("SELECT activity_id FROM inbox_activities") == good["id"]
